@@ -1,0 +1,44 @@
+# `make run`: the demo on the embedded default (SQLite, in-process tasks).
+# `make test`: the whole suite, on SQLite and (when reachable, always in CI) on PostgreSQL.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+FLASK := $(BIN)/flask --app wsgi
+TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: run test test-sqlite test-postgres install lint migration bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(FLASK) workflows check
+	$(FLASK) db upgrade
+	$(FLASK) demo
+	$(FLASK) run --host 127.0.0.1 --port 5000
+
+test: $(STAMP)
+	$(BIN)/python tests/run.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check engine web tests bench wsgi.py
+	$(BIN)/mypy
+
+# Regenerate the initial migration from the models (before the first release only).
+migration: $(STAMP)
+	rm -f migrations/versions/*.py instance/migration.db
+	DATABASE_URL=sqlite:///$(CURDIR)/instance/migration.db $(FLASK) db migrate -m "initial schema" --rev-id 0001
+	rm -f instance/migration.db
+
+bench: $(STAMP)
+	$(BIN)/python bench/booking.py
+
+clean:
+	rm -rf $(VENV) instance test-artifacts

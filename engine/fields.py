@@ -1,0 +1,357 @@
+"""Field definitions shared by every step that asks the citizen something, and the one place
+where answers are validated and normalised (the HTML forms and the JSON API both call it).
+
+Errors are stable codes (``required``, ``invalid_kana`` ...); the web layer words them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any, Literal
+
+import jaconv
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from pydantic import Field, model_validator
+
+from engine.spec import I18nText, Loc, SpecModel
+
+FieldType = Literal["text", "textarea", "number", "date", "choice", "select", "multichoice",
+                    "yesno", "email", "phone", "postal", "name", "kana", "consent"]
+FieldId = str
+
+DEFAULT_MAX = {"text": 200, "textarea": 4000, "name": 100, "kana": 100}
+
+
+class Choice(SpecModel):
+    value: str = Field(min_length=1, max_length=64)
+    label: I18nText
+
+
+class Condition(SpecModel):
+    """Show a field or section when an earlier answer matches. ``field`` is ``step.field``
+    (or a bare field id of the same step)."""
+
+    field: str
+    equals: str | int | float | bool | None = None
+    not_equals: str | int | float | bool | None = None
+    one_of: tuple[str, ...] | None = None
+    filled: bool | None = None
+    min: float | None = None
+    max: float | None = None
+
+
+class FieldSpec(SpecModel):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,47}$")
+    type: FieldType
+    label: I18nText
+    help: I18nText | None = None
+    required: bool = False
+    min_length: int | None = Field(default=None, ge=0)
+    max_length: int | None = Field(default=None, ge=1, le=20000)
+    min: float | None = None
+    max: float | None = None
+    pattern: str | None = None
+    choices: tuple[Choice, ...] = ()
+    prefill: str | None = None
+    show_if: Condition | None = None
+    # A hint for browsers' autofill (WCAG 1.3.5): "name", "email", "tel", "postal-code"...
+    autocomplete: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FieldSpec:
+        if self.type in ("choice", "select", "multichoice") and not self.choices:
+            raise ValueError(f"a {self.type} field needs choices")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern is not a valid regular expression: {exc}") from None
+        if (self.min_length is not None and self.max_length is not None
+                and self.min_length > self.max_length):
+            raise ValueError("min_length is greater than max_length")
+        return self
+
+    @property
+    def limit(self) -> int | None:
+        return self.max_length or DEFAULT_MAX.get(self.type)
+
+
+def field_references(fields: Iterable[FieldSpec], loc: Loc) -> list[tuple[Loc, str]]:
+    """The ``step.field`` references in prefill and show_if, for the spec's chain check."""
+    out: list[tuple[Loc, str]] = []
+    for i, f in enumerate(fields):
+        if f.prefill:
+            out.append((loc + (i, "prefill"), f.prefill))
+        if f.show_if and "." in f.show_if.field:
+            out.append((loc + (i, "show_if", "field"), f.show_if.field))
+    return out
+
+
+class FieldError(ValueError):
+    def __init__(self, code: str, **params: Any) -> None:
+        self.code = code
+        self.params = params
+        super().__init__(code)
+
+
+# --- conditions -----------------------------------------------------------------------------
+
+def lookup(ref: str, data: Mapping[str, Any], step_id: str, answers: Mapping[str, Any]) -> Any:
+    if "." not in ref:
+        return answers.get(ref)
+    step, field = ref.split(".", 1)
+    if step == step_id:
+        return answers.get(field)
+    return (data.get(step) or {}).get(field)
+
+
+def condition_met(cond: Condition | None, data: Mapping[str, Any], step_id: str,
+                  answers: Mapping[str, Any]) -> bool:
+    if cond is None:
+        return True
+    value = lookup(cond.field, data, step_id, answers)
+    if cond.filled is not None and bool(value not in (None, "", [], False)) != cond.filled:
+        return False
+    if cond.equals is not None and not _same(value, cond.equals):
+        return False
+    if cond.not_equals is not None and _same(value, cond.not_equals):
+        return False
+    if cond.one_of is not None:
+        values = value if isinstance(value, list) else [value]
+        if not any(str(v) in cond.one_of for v in values):
+            return False
+    if cond.min is not None or cond.max is not None:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return False
+        if (cond.min is not None and number < cond.min) or (
+                cond.max is not None and number > cond.max):
+            return False
+    return True
+
+
+def _same(value: Any, expected: Any) -> bool:
+    if isinstance(value, list):
+        return str(expected) in [str(v) for v in value]
+    if isinstance(expected, bool):
+        return value == ("yes" if expected else "no") or value is expected
+    return str(value) == str(expected)
+
+
+# --- normalisation --------------------------------------------------------------------------
+
+_SPACES = re.compile(r"[\s\u3000]+")
+_KATAKANA = re.compile(r"^[\u30A1-\u30FA\u30FC\u30FD\u30FE・ ]+$")
+_POSTAL = re.compile(r"^(\d{3})-?(\d{4})$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+ERAS = (  # (name, short, first day)
+    ("令和", "R", date(2019, 5, 1)),
+    ("平成", "H", date(1989, 1, 8)),
+    ("昭和", "S", date(1926, 12, 25)),
+    ("大正", "T", date(1912, 7, 30)),
+    ("明治", "M", date(1868, 1, 25)),
+)
+_WAREKI = re.compile(r"^(令和|平成|昭和|大正|明治|[RHSTM])\s*(元|\d{1,2})\s*[年./-]\s*(\d{1,2})"
+                     r"\s*[月./-]\s*(\d{1,2})\s*日?$", re.IGNORECASE)
+_SEIREKI = re.compile(r"^(\d{4})\s*[年./-]\s*(\d{1,2})\s*[月./-]\s*(\d{1,2})\s*日?$")
+
+
+def fold_width(text: str) -> str:
+    """Full-width ASCII and digits to half-width, half-width kana to full-width."""
+    return unicodedata.normalize("NFKC", text)
+
+
+def normalise_kana(text: str) -> str:
+    """Furigana in katakana: hiragana and half-width kana accepted, spaces collapsed."""
+    folded = jaconv.hira2kata(unicodedata.normalize("NFKC", text))
+    return _SPACES.sub(" ", folded).strip()
+
+
+def parse_date(text: str) -> date:
+    """西暦 (2026-04-01, 2026/4/1, 2026年4月1日) or 和暦 (令和8年4月1日, R8.4.1, 令和元年...)."""
+    s = fold_width(text).strip()
+    try:
+        return date.fromisoformat(s)
+    except ValueError:
+        pass
+    if m := _SEIREKI.match(s):
+        return date(int(m[1]), int(m[2]), int(m[3]))
+    if m := _WAREKI.match(s):
+        era = next(e for e in ERAS if m[1] in (e[0], e[1]) or m[1].upper() == e[1])
+        year = 1 if m[2] == "元" else int(m[2])
+        result = date(era[2].year + year - 1, int(m[3]), int(m[4]))
+        nxt = ERAS[ERAS.index(era) - 1][2] if ERAS.index(era) else None
+        if result < era[2] or (nxt is not None and result >= nxt) or year < 1:
+            raise ValueError("date outside the era")
+        return result
+    raise ValueError("unrecognised date")
+
+
+def to_wareki(d: date) -> str:
+    """2026-04-01 -> 令和8年4月1日 (元年 for the first year)."""
+    for name, _short, start in ERAS:
+        if d >= start:
+            year = d.year - start.year + 1
+            return f"{name}{'元' if year == 1 else year}年{d.month}月{d.day}日"
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
+def clean(field: FieldSpec, raw: Any) -> Any:
+    """Validate and normalise one answer. Returns None for an empty optional answer."""
+    if field.type == "multichoice":
+        values = raw if isinstance(raw, list) else ([] if raw in (None, "") else [raw])
+        values = [str(v) for v in values]
+        allowed = {c.value for c in field.choices}
+        if any(v not in allowed for v in values):
+            raise FieldError("invalid_choice")
+        if field.required and not values:
+            raise FieldError("required")
+        return [c.value for c in field.choices if c.value in values]
+    if field.type == "consent":
+        given = raw in (True, "true", "on", "yes", "1", 1)
+        if field.required and not given:
+            raise FieldError("consent_required")
+        return given
+    if isinstance(raw, bool) and field.type == "yesno":
+        raw = "yes" if raw else "no"
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        if field.required:
+            raise FieldError("required")
+        return None
+    if isinstance(raw, (list, dict)):
+        raise FieldError("invalid")
+    text = _CONTROL.sub("", str(raw)).strip() if field.type != "textarea" else str(raw)
+    return _CLEANERS[field.type](field, text)
+
+
+def _length(field: FieldSpec, text: str) -> str:
+    if field.min_length is not None and len(text) < field.min_length:
+        raise FieldError("too_short", min=field.min_length)
+    limit = field.limit
+    if limit is not None and len(text) > limit:
+        raise FieldError("too_long", max=limit)
+    if field.pattern and not re.fullmatch(field.pattern, text):
+        raise FieldError("pattern")
+    return text
+
+
+def _text(field: FieldSpec, text: str) -> str:
+    return _length(field, _SPACES.sub(" ", text))
+
+
+def _textarea(field: FieldSpec, text: str) -> str:
+    text = _CONTROL.sub("", text.replace("\r\n", "\n")).strip()
+    return _length(field, text)
+
+
+def _name(field: FieldSpec, text: str) -> str:
+    # No NFKC: it would fold compatibility ideographs such as 﨑 into 崎 and change a name.
+    return _length(field, _SPACES.sub(" ", text))
+
+
+def _kana(field: FieldSpec, text: str) -> str:
+    kana = normalise_kana(text)
+    if not _KATAKANA.match(kana):
+        raise FieldError("invalid_kana")
+    return _length(field, kana)
+
+
+def _number(field: FieldSpec, text: str) -> int | float:
+    s = fold_width(text).replace(",", "")
+    try:
+        value: int | float = int(s) if re.fullmatch(r"-?\d+", s) else float(s)
+    except ValueError:
+        raise FieldError("invalid_number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise FieldError("invalid_number")
+    if field.min is not None and value < field.min:
+        raise FieldError("too_small", min=field.min)
+    if field.max is not None and value > field.max:
+        raise FieldError("too_large", max=field.max)
+    return value
+
+
+def _date(field: FieldSpec, text: str) -> str:
+    try:
+        return parse_date(text).isoformat()
+    except (ValueError, StopIteration):
+        raise FieldError("invalid_date") from None
+
+
+def _choice(field: FieldSpec, text: str) -> str:
+    if text not in {c.value for c in field.choices}:
+        raise FieldError("invalid_choice")
+    return text
+
+
+def _yesno(field: FieldSpec, text: str) -> str:
+    if text not in ("yes", "no"):
+        raise FieldError("invalid_choice")
+    return text
+
+
+def _email(field: FieldSpec, text: str) -> str:
+    text = fold_width(text)
+    if len(text) > 254:
+        raise FieldError("too_long", max=254)
+    try:
+        return validate_email(text, check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise FieldError("invalid_email") from None
+
+
+def _phone(field: FieldSpec, text: str) -> str:
+    s = fold_width(text).replace("ー", "-").replace("−", "-")
+    try:
+        number = phonenumbers.parse(s, "JP")
+    except phonenumbers.NumberParseException:
+        raise FieldError("invalid_phone") from None
+    if not phonenumbers.is_valid_number(number):
+        raise FieldError("invalid_phone")
+    fmt = (phonenumbers.PhoneNumberFormat.NATIONAL if number.country_code == 81
+           else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    return phonenumbers.format_number(number, fmt)
+
+
+def _postal(field: FieldSpec, text: str) -> str:
+    m = _POSTAL.match(fold_width(text).replace("〒", "").replace("ー", "-").strip())
+    if not m:
+        raise FieldError("invalid_postal")
+    return f"{m[1]}-{m[2]}"
+
+
+_CLEANERS = {
+    "text": _text, "textarea": _textarea, "name": _name, "kana": _kana, "number": _number,
+    "date": _date, "choice": _choice, "select": _choice, "yesno": _yesno, "email": _email,
+    "phone": _phone, "postal": _postal,
+}
+
+
+def validate_answers(fields: Iterable[FieldSpec], raw: Mapping[str, Any], *, step_id: str,
+                     data: Mapping[str, Any] | None = None
+                     ) -> tuple[dict[str, Any], dict[str, FieldError]]:
+    """Validate a whole set of answers. Fields hidden by their condition are dropped (a stale
+    value is not kept); keys the definition does not have are errors (``unknown_field``).
+    Returns (clean values, errors by field id)."""
+    fields = list(fields)
+    known = {f.id for f in fields}
+    errors: dict[str, FieldError] = {k: FieldError("unknown_field") for k in raw
+                                     if k not in known}
+    values: dict[str, Any] = {}
+    for f in fields:
+        if not condition_met(f.show_if, data or {}, step_id, values):
+            continue
+        try:
+            value = clean(f, raw.get(f.id))
+        except FieldError as exc:
+            errors[f.id] = exc
+            continue
+        if value is not None:
+            values[f.id] = value
+    return values, errors

@@ -1,0 +1,15 @@
+"""SQLAlchemy 2 typed models, one module per part of the domain."""
+
+from .base import Base, UTCDateTime, utcnow
+from .booking import Booking, Slot, WaitlistEntry
+from .case import Case, CaseEvent, IdempotencyKey, WorkflowVersion
+from .checkin import CheckIn, QueueTicket
+from .outbox import Message
+from .staff import ApiToken, StaffUser
+from .token import Token
+
+__all__ = [
+    "ApiToken", "Base", "Booking", "Case", "CaseEvent", "CheckIn", "IdempotencyKey", "Message",
+    "QueueTicket", "Slot", "StaffUser", "Token", "UTCDateTime", "WaitlistEntry",
+    "WorkflowVersion", "utcnow",
+]

@@ -1,0 +1,84 @@
+"""A citizen's journey through one workflow, and its append-only history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, utcnow
+
+
+class WorkflowVersion(Base):
+    """The source of every workflow version a case was started with, so editing a file never
+    breaks a case in flight: the case's spec is re-read from here."""
+
+    __tablename__ = "workflow_version"
+    __table_args__ = (UniqueConstraint("workflow_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(Text)
+    # Files the workflow names (mail and print templates), keyed by relative path.
+    assets: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Case(Base):
+    __tablename__ = "case"
+    __table_args__ = (Index(None, "workflow_id", "state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Public, non-guessable reference shown to citizens and staff (not a secret).
+    reference: Mapped[str] = mapped_column(String(16), unique=True)
+    workflow_id: Mapped[str] = mapped_column(String(64))
+    workflow_version: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(24), default="active")
+    # Answers keyed by step id: {"visit": {"name": ...}, "questionnaire": {...}}.
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    locale: Mapped[str] = mapped_column(String(8), default="ja")
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    erased_at: Mapped[datetime | None]
+
+    events: Mapped[list[CaseEvent]] = relationship(
+        back_populates="case", order_by="CaseEvent.id", cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+    parent: Mapped[Case | None] = relationship(remote_side=[id])
+
+
+class CaseEvent(Base):
+    """Append-only: rows are inserted by ``engine.runtime`` and never updated."""
+
+    __tablename__ = "case_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"), index=True)
+    step_id: Mapped[str | None] = mapped_column(String(64))
+    event: Mapped[str] = mapped_column(String(48))
+    actor: Mapped[str] = mapped_column(String(96))
+    at: Mapped[datetime]
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    case: Mapped[Case] = relationship(back_populates="events")
+
+
+class IdempotencyKey(Base):
+    """Remembers the outcome of a write that carried an ``Idempotency-Key`` so a retry or a
+    double click returns the first result instead of acting twice."""
+
+    __tablename__ = "idempotency_key"
+    __table_args__ = (UniqueConstraint("scope", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(96))
+    key: Mapped[str] = mapped_column(String(128))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"))
+    response: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

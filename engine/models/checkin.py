@@ -1,0 +1,44 @@
+"""Every scan at a counter, and the call queue it feeds."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, utcnow
+
+CHECKIN_REASONS = ("ok", "unknown", "forged", "cancelled", "wrong_day", "wrong_counter",
+                   "already_checked_in")
+
+
+class CheckIn(Base):
+    """One row per scan, failed scans too. At most one ``ok`` row per booking."""
+
+    __tablename__ = "checkin"
+    __table_args__ = (Index(None, "counter", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("booking.id"), index=True)
+    counter: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(24))
+    nonce: Mapped[str | None] = mapped_column(String(64), unique=True)
+    actor: Mapped[str] = mapped_column(String(96))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class QueueTicket(Base):
+    """A call number handed out at check-in, per counter and day."""
+
+    __tablename__ = "queue_ticket"
+    __table_args__ = (UniqueConstraint("counter", "day", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("booking.id"), unique=True)
+    counter: Mapped[str] = mapped_column(String(64))
+    day: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD in Asia/Tokyo
+    number: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16), default="waiting")  # called/served/missed
+    called_at: Mapped[datetime | None]
+    done_at: Mapped[datetime | None]

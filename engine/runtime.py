@@ -1,0 +1,146 @@
+"""The only code that changes a case's state. Every change appends a CaseEvent (who, when,
+what), and the steps of the case's workflow get to react to each event (``on_event``).
+
+Transitions are tables of (state, event) -> new state; an event absent from a table for the
+current state is refused with ``InvalidTransition`` and nothing is written.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from engine.errors import InvalidTransition
+from engine.models import Case, CaseEvent
+from engine.spec import Catalog, WorkflowSpec, record_version
+
+# Case states: active -> completed | cancelled | expired; erased when retention ends.
+CASE_TRANSITIONS: dict[tuple[str, str], str] = {
+    ("active", "started"): "active",
+    ("active", "held"): "active",
+    ("active", "booked"): "active",
+    ("active", "rescheduled"): "active",
+    ("active", "hold_expired"): "expired",
+    ("active", "cancelled"): "cancelled",
+    ("active", "waitlisted"): "active",
+    ("active", "waitlist_offer"): "active",
+    ("active", "saved"): "active",
+    ("active", "submitted"): "active",
+    ("active", "prefilled"): "active",
+    ("active", "chained"): "active",
+    ("active", "document_printed"): "active",
+    ("active", "checked_in"): "active",
+    ("active", "called"): "active",
+    ("active", "served"): "completed",
+    ("active", "missed"): "active",
+    ("active", "no_show"): "completed",
+    ("active", "completed"): "completed",
+    ("completed", "document_printed"): "completed",
+    ("completed", "served"): "completed",
+    ("expired", "waitlisted"): "active",
+    ("cancelled", "waitlisted"): "cancelled",
+}
+# Events that never change the state and are allowed in any state (records, not transitions).
+RECORD_EVENTS = frozenset({"message_queued", "message_sent", "message_failed", "message_resent",
+                           "viewed_by_staff", "reminder", "erased", "note"})
+
+BOOKING_TRANSITIONS: dict[tuple[str, str], str] = {
+    ("held", "confirm"): "confirmed",
+    ("held", "expire"): "expired",
+    ("held", "cancel"): "cancelled",
+    ("confirmed", "reschedule"): "confirmed",
+    ("confirmed", "cancel"): "cancelled",
+    ("confirmed", "check_in"): "checked_in",
+    ("confirmed", "no_show"): "no_show",
+    ("no_show", "check_in"): "checked_in",  # late arrival within the tolerance
+}
+
+
+def next_state(table: Mapping[tuple[str, str], str], state: str, event: str) -> str:
+    try:
+        return table[(state, event)]
+    except KeyError:
+        raise InvalidTransition(state=state, event=event) from None
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a step's ``on_event`` gets: the session, the case, its spec, who and when."""
+
+    session: Session
+    case: Case
+    spec: WorkflowSpec
+    actor: str
+    now: datetime
+    catalog: Catalog
+    settings: Mapping[str, Any]
+
+
+def new_reference() -> str:
+    """A short public case number for people to read out (no secret; 40 random bits)."""
+    alphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+    return "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+def start_case(session: Session, spec: WorkflowSpec, *, actor: str, now: datetime,
+               locale: str = "ja", parent: Case | None = None,
+               detail: Mapping[str, Any] | None = None) -> Case:
+    record_version(session, spec)
+    case = Case(reference=new_reference(), workflow_id=spec.id, workflow_version=spec.version,
+                state="active", data={}, locale=locale, parent=parent, created_at=now,
+                updated_at=now)
+    session.add(case)
+    session.flush()
+    _append(session, case, None, "started", actor, now, detail)
+    return case
+
+
+def context(session: Session, catalog: Catalog, case: Case, *, actor: str, now: datetime,
+            settings: Mapping[str, Any] | None = None) -> Context:
+    """A Context for ``case``, with the spec version the case was started with."""
+    spec = catalog.for_case(session, case.workflow_id, case.workflow_version)
+    return Context(session, case, spec, actor, now, catalog, settings or {})
+
+
+def apply(ctx: Context, event: str, *, step: str | None,
+          detail: Mapping[str, Any] | None = None) -> CaseEvent:
+    """Record ``event`` on the case (moving its state by the table), then let the workflow's
+    steps react to it in the same transaction."""
+    if event not in RECORD_EVENTS:
+        ctx.case.state = next_state(CASE_TRANSITIONS, ctx.case.state, event)
+    row = _append(ctx.session, ctx.case, step, event, ctx.actor, ctx.now, detail)
+    dispatch(ctx, event, step=step, detail=detail or {})
+    return row
+
+
+def set_step_data(session: Session, case: Case, step: str, values: Mapping[str, Any], *,
+                  merge: bool = False) -> None:
+    """Replace (or merge into) the answers a step holds. Callers record the event."""
+    data = dict(case.data or {})
+    data[step] = {**(data.get(step) or {}), **values} if merge else dict(values)
+    case.data = data  # reassign: JSON columns only see a new object
+
+
+def dispatch(ctx: Context, event: str, *, step: str | None, detail: Mapping[str, Any]) -> None:
+    from engine.steps import MODULES
+
+    for spec_step in ctx.spec.steps:
+        handler = getattr(MODULES[spec_step.type], "on_event", None)
+        if handler is not None:
+            handler(ctx, spec_step, event, source_step=step, detail=detail)
+
+
+def _append(session: Session, case: Case, step: str | None, event: str, actor: str,
+            now: datetime, detail: Mapping[str, Any] | None) -> CaseEvent:
+    row = CaseEvent(case=case, step_id=step, event=event, actor=actor, at=now,
+                    detail=dict(detail or {}))
+    case.updated_at = now
+    session.add(row)
+    session.flush()
+    return row
+

@@ -1,0 +1,406 @@
+"""Workflow files -> validated, immutable spec objects.
+
+A workflow is one YAML file in ``workflows/`` plus the mail and print templates it names
+beside it. Loading reports *every* problem as ``file:line: message`` before anything starts.
+A spec's version is a hash of the file and the templates it names; a case keeps the version it
+started with (see ``Catalog.for_case``), so editing a workflow never breaks a case in flight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
+Loc = tuple[str | int, ...]
+
+
+class I18nText(BaseModel):
+    """Text in Japanese (required) and English (optional; falls back to Japanese)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    ja: str = Field(min_length=1)
+    en: str | None = None
+
+    def get(self, locale: str) -> str:
+        return (self.en if locale.startswith("en") else None) or self.ja
+
+    def __str__(self) -> str:
+        return self.ja
+
+
+def _coerce_text(value: Any) -> Any:
+    return {"ja": value} if isinstance(value, str) else value
+
+
+class SpecModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _text_shorthand(cls, value: Any, info: Any) -> Any:
+        annotation = cls.model_fields[info.field_name].annotation
+        if annotation in (I18nText, I18nText | None):
+            return _coerce_text(value)
+        return value
+
+
+class StepSpec(SpecModel):
+    """Fields every step has. Each step type subclasses this with its own parameters and may
+    override the hooks below; ``engine.steps`` registers the subclasses by ``type``."""
+
+    id: Slug
+    type: str
+    title: I18nText | None = None
+    # The step this one follows; by default the one before it in the file.
+    after: str | None = None
+
+    def collects(self) -> Mapping[str, Any]:
+        """Field ids (with their definitions) this step adds to the case's data."""
+        return {}
+
+    def references(self) -> Iterable[tuple[Loc, str]]:
+        """(location, "step.field") pairs naming data collected by earlier steps."""
+        return ()
+
+    def assets(self) -> Iterable[tuple[Loc, str]]:
+        """(location, relative path) of template files beside the workflow this step uses."""
+        return ()
+
+    def check(self, workflow: WorkflowSpec) -> Iterable[tuple[Loc, str]]:
+        """Further problems only the step type can see, as (location, message)."""
+        return ()
+
+
+class WorkflowSpec(SpecModel):
+    id: Slug
+    title: I18nText
+    description: I18nText | None = None
+    # Days after a case ends before its personal data is erased.
+    retention_days: int = Field(default=365, ge=1, le=3650)
+    steps: tuple[StepSpec, ...] = Field(min_length=1)
+    # Filled by the loader, not by authors.
+    path: str = ""
+    version: str = ""
+    source: str = Field(default="", repr=False)
+    texts: Mapping[str, str] = Field(default_factory=dict, repr=False)
+
+    def step(self, step_id: str) -> StepSpec:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+    def steps_of(self, type_: str) -> list[StepSpec]:
+        return [s for s in self.steps if s.type == type_]
+
+    def index(self, step_id: str) -> int:
+        return [s.id for s in self.steps].index(step_id)
+
+    def asset(self, relpath: str) -> str:
+        return self.texts[relpath]
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+class SpecError(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def format_loc(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _line_of(doc: Any, loc: Loc) -> int:
+    """1-based line of the deepest node of ``loc`` that exists in the round-trip document."""
+    node, line = doc, 1
+    for part in loc:
+        if isinstance(node, CommentedMap) and part in node:
+            line = node.lc.key(part)[0] + 1
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+            line = node.lc.item(part)[0] + 1
+            node = node[part]
+        else:
+            break
+    return line
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, Mapping):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def parse(path: str, source: str, *, read_asset: Any = None,
+          others: Mapping[str, WorkflowSpec] | None = None) -> WorkflowSpec:
+    """Parse and validate one workflow. Raises SpecError listing every problem.
+
+    ``read_asset(relpath) -> str | None`` supplies templates named by steps (default: files
+    beside ``path``). ``others`` are the other workflows, for references across a chain.
+    """
+    from engine.steps import STEP_TYPES  # the registry imports this module
+
+    base = Path(path).parent
+    if read_asset is None:
+        def read_asset(rel: str) -> str | None:
+            target = base / rel
+            return target.read_text("utf-8") if target.is_file() else None
+
+    problems: list[Problem] = []
+
+    def report(loc: Loc, message: str) -> None:
+        where = format_loc(loc)
+        problems.append(Problem(path, _line_of(doc, loc), f"{where}: {message}" if where
+                                else message))
+
+    try:
+        doc = YAML(typ="rt").load(io.StringIO(source))
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise SpecError([Problem(path, line, f"YAML syntax: {exc.problem or exc}")]) from None
+    if not isinstance(doc, CommentedMap):
+        raise SpecError([Problem(path, 1, "a workflow file must be a mapping (id, title, steps)")])
+
+    raw = _plain(doc)
+    steps: list[StepSpec] = []
+    raw_steps = raw.get("steps")
+    if isinstance(raw_steps, list):
+        for i, raw_step in enumerate(raw_steps):
+            loc: Loc = ("steps", i)
+            if not isinstance(raw_step, dict):
+                report(loc, "a step must be a mapping with id and type")
+                continue
+            kind = raw_step.get("type")
+            model = STEP_TYPES.get(kind) if isinstance(kind, str) else None
+            if model is None:
+                known = ", ".join(sorted(STEP_TYPES))
+                report(loc + ("type",), f"unknown step type {kind!r} (known: {known})")
+                continue
+            try:
+                steps.append(model.model_validate(raw_step))
+            except ValidationError as exc:
+                for err in exc.errors():
+                    report(loc + tuple(err["loc"]), _message(err))
+
+    header_raw = {k: v for k, v in raw.items() if k != "steps"}
+    if steps:
+        header_raw["steps"] = steps
+    elif raw_steps is not None and not (isinstance(raw_steps, list) and raw_steps):
+        header_raw["steps"] = raw_steps  # [] or not a list: let the model say what is wrong
+    try:
+        header: WorkflowSpec | None = WorkflowSpec.model_validate(header_raw)
+    except ValidationError as exc:
+        for err in exc.errors():
+            if err["loc"][:1] == ("steps",) and isinstance(raw_steps, list) and raw_steps:
+                continue  # every step was invalid and has been reported one by one above
+            report(tuple(err["loc"]), _message(err))
+        header = None
+
+    texts: dict[str, str] = {}
+    for i, step in enumerate(steps):
+        for loc, rel in step.assets():
+            text = read_asset(rel)
+            if text is None:
+                report(("steps", _raw_index(raw_steps, step.id, i)) + loc,
+                       f"template file {rel!r} not found beside the workflow")
+            else:
+                texts[rel] = text
+
+    if header is not None and not problems:
+        digest = hashlib.sha256(source.encode("utf-8"))
+        for rel in sorted(texts):
+            digest.update(b"\0" + rel.encode() + b"\0" + texts[rel].encode("utf-8"))
+        spec = header.model_copy(update={"path": path, "version": digest.hexdigest()[:16],
+                                         "source": source, "texts": texts})
+        for loc, message in _check_chain(spec, others or {}):
+            report(loc, message)
+        for i, step in enumerate(spec.steps):
+            for loc, message in step.check(spec):
+                report(("steps", i) + loc, message)
+        if not problems:
+            return spec
+    raise SpecError(problems)
+
+
+def _raw_index(raw_steps: Any, step_id: str, fallback: int) -> int:
+    for i, raw_step in enumerate(raw_steps or []):
+        if isinstance(raw_step, dict) and raw_step.get("id") == step_id:
+            return i
+    return fallback
+
+
+def _message(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown field (check the spelling)"
+    if err["type"] == "missing":
+        return "required field is missing"
+    return str(err["msg"])
+
+
+def _check_chain(spec: WorkflowSpec, others: Mapping[str, WorkflowSpec]) -> list[tuple[Loc, str]]:
+    """Duplicate ids, unreachable steps, and references to data no earlier step collects."""
+    out: list[tuple[Loc, str]] = []
+    ids = [s.id for s in spec.steps]
+    seen: set[str] = set()
+    for i, step_id in enumerate(ids):
+        if step_id in seen:
+            out.append((("steps", i, "id"), f"duplicate step id {step_id!r}"))
+        seen.add(step_id)
+
+    # Each step follows ``after`` (default: the step before it); the first step is the entry.
+    follows = {s.id: (s.after if s.after is not None else (ids[i - 1] if i else None))
+               for i, s in enumerate(spec.steps)}
+    for i, step in enumerate(spec.steps):
+        if step.after is not None and step.after not in seen:
+            out.append((("steps", i, "after"), f"no step with id {step.after!r}"))
+            continue
+        node, hops = step.id, 0
+        while node is not None and hops <= len(ids):
+            node, hops = follows.get(node), hops + 1
+        if node is not None or (step.after is not None and ids.index(step.after) >= i):
+            out.append((("steps", i), f"step {step.id!r} is unreachable (its 'after' chain "
+                        "does not lead back to the first step)"))
+
+    for i, step in enumerate(spec.steps):
+        for loc, ref in step.references():
+            problem = check_reference(spec, i, ref, others)
+            if problem:
+                out.append((("steps", i) + loc, problem))
+    return out
+
+
+def check_reference(spec: WorkflowSpec, index: int, ref: str,
+                    others: Mapping[str, WorkflowSpec]) -> str | None:
+    """``step.field`` must name a field collected by a step before ``index`` (or by the same
+    step, for conditions inside a form). ``parent.<workflow>.<step>.<field>`` reaches the case
+    this one was chained from."""
+    parts = ref.split(".")
+    if parts[0] == "parent":
+        if len(parts) != 4:
+            return f"reference {ref!r} must be parent.<workflow>.<step>.<field>"
+        other = others.get(parts[1])
+        if other is None:
+            return f"reference {ref!r}: no workflow {parts[1]!r}"
+        return check_reference(other, len(other.steps), ".".join(parts[2:]), {})
+    if len(parts) != 2:
+        return f"reference {ref!r} must be <step>.<field>"
+    step_id, field_id = parts
+    earlier = {s.id: s for s in spec.steps[: index + 1]}
+    if step_id not in earlier:
+        later = any(s.id == step_id for s in spec.steps)
+        return (f"reference {ref!r}: step {step_id!r} comes later, so it has not collected "
+                "anything yet" if later else f"reference {ref!r}: no step {step_id!r}")
+    if field_id not in earlier[step_id].collects():
+        return f"reference {ref!r}: step {step_id!r} collects no field {field_id!r}"
+    return None
+
+
+@dataclass
+class Catalog:
+    """The live workflows, plus every older version a case in flight still uses."""
+
+    specs: dict[str, WorkflowSpec] = field(default_factory=dict)
+    _pinned: dict[tuple[str, str], WorkflowSpec] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, paths: Iterable[str | Path]) -> Catalog:
+        """Load every ``*.yaml`` file (directories are searched); raise SpecError with all
+        problems of all files."""
+        files: list[Path] = []
+        for p in map(Path, paths):
+            files.extend(sorted(p.glob("*.yaml")) if p.is_dir() else [p])
+        problems: list[Problem] = []
+        specs: dict[str, WorkflowSpec] = {}
+        pending = list(files)
+        # Chained workflows reference each other: load in passes until nothing new resolves.
+        while pending:
+            progress, retry, last_errors = False, [], {}
+            for f in pending:
+                try:
+                    spec = parse(str(f), f.read_text("utf-8"), others=specs)
+                except SpecError as exc:
+                    retry.append(f)
+                    last_errors[f] = exc.problems
+                    continue
+                except OSError as exc:
+                    problems.append(Problem(str(f), 1, f"cannot read: {exc.strerror}"))
+                    continue
+                if spec.id in specs:
+                    problems.append(Problem(str(f), 1, f"workflow id {spec.id!r} is also "
+                                            f"used by {specs[spec.id].path}"))
+                    continue
+                specs[spec.id] = spec
+                progress = True
+            if not progress:
+                for f in retry:
+                    problems.extend(last_errors[f])
+                break
+            pending = retry
+        if problems:
+            raise SpecError(problems)
+        return cls(specs)
+
+    def get(self, workflow_id: str) -> WorkflowSpec:
+        return self.specs[workflow_id]
+
+    def __iter__(self) -> Any:
+        return iter(self.specs.values())
+
+    def for_case(self, session: Session, workflow_id: str, version: str) -> WorkflowSpec:
+        """The spec a case was started with, even if the file has changed since."""
+        live = self.specs.get(workflow_id)
+        if live is not None and live.version == version:
+            return live
+        key = (workflow_id, version)
+        if key not in self._pinned:
+            from engine.models import WorkflowVersion
+
+            row = session.scalar(select(WorkflowVersion).filter_by(
+                workflow_id=workflow_id, version=version))
+            if row is None:
+                raise KeyError(key)
+            spec = parse(row.path, row.source, read_asset=row.assets.get, others=self.specs)
+            # The stored text is what was hashed; keep the recorded version.
+            self._pinned[key] = spec.model_copy(update={"version": version})
+        return self._pinned[key]
+
+
+def record_version(session: Session, spec: WorkflowSpec) -> None:
+    """Store the source of ``spec`` (once), so a case started with it can be served by this
+    version after the file changes."""
+    from engine.models import WorkflowVersion
+
+    exists = session.scalar(select(WorkflowVersion.id).filter_by(
+        workflow_id=spec.id, version=spec.version))
+    if exists is None:
+        session.add(WorkflowVersion(workflow_id=spec.id, version=spec.version, path=spec.path,
+                                    source=spec.source, assets=dict(spec.texts)))
+        session.flush()

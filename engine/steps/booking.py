@@ -1,0 +1,83 @@
+"""Booking step: a counter's (or an event's) schedule, from which slots are generated, and
+the details the citizen gives when taking a place."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from engine.fields import FieldSpec, field_references
+from engine.spec import I18nText, Loc, SpecModel, StepSpec
+
+_RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class OneOff(SpecModel):
+    """A one-off event: a single slot with N seats."""
+
+    start: datetime
+    end: datetime
+    capacity: int = Field(ge=1, le=100000)
+
+    @model_validator(mode="after")
+    def _order(self) -> OneOff:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class Schedule(SpecModel):
+    weekly: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    slot_minutes: int = Field(default=30, ge=5, le=24 * 60)
+    capacity: int = Field(default=1, ge=1, le=10000)
+    holidays: bool = True  # closed on Japanese public holidays
+    year_end: bool = True  # closed 12/29 - 1/3
+    closed_dates: tuple[date, ...] = ()
+    events: tuple[OneOff, ...] = ()
+
+    @field_validator("weekly")
+    @classmethod
+    def _ranges(cls, weekly: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for day, ranges in weekly.items():
+            if day not in WEEKDAYS:
+                raise ValueError(f"{day!r} is not a weekday (use {', '.join(WEEKDAYS)})")
+            for r in ranges:
+                m = _RANGE.match(r)
+                if not m:
+                    raise ValueError(f"bad time range {r!r} on {day} (use HH:MM-HH:MM)")
+                if (int(m[1]), int(m[2])) >= (int(m[3]), int(m[4])):
+                    raise ValueError(f"time range {r!r} on {day} ends before it starts")
+        return weekly
+
+    @model_validator(mode="after")
+    def _something(self) -> Schedule:
+        if not self.weekly and not self.events:
+            raise ValueError("a schedule needs weekly opening hours or events")
+        return self
+
+
+class Params(StepSpec):
+    type: Literal["booking"]
+    counter: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    counter_name: I18nText | None = None
+    location: I18nText | None = None
+    schedule: Schedule
+    book_ahead_days: int = Field(default=60, ge=1, le=400)
+    min_notice_minutes: int = Field(default=60, ge=0)
+    cancel_deadline_hours: int = Field(default=24, ge=0)
+    hold_minutes: int = Field(default=10, ge=1, le=120)
+    per_person_limit: int = Field(default=1, ge=0)  # 0: no limit
+    waitlist: bool = True
+    fields: tuple[FieldSpec, ...] = ()
+
+    def collects(self) -> Mapping[str, Any]:
+        slot = {"date": None, "start": None, "end": None, "counter": None, "reference": None}
+        return {**slot, **{f.id: f for f in self.fields}}
+
+    def references(self) -> Iterable[tuple[Loc, str]]:
+        return field_references(self.fields, ("fields",))

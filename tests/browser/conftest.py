@@ -1,0 +1,72 @@
+"""Browser tests: pytest-playwright driving Debian's Chromium (never a downloaded browser)
+against the app served by a real WSGI server on loopback. Phone-sized by default;
+screenshots go to test-artifacts/ for people to look at."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from werkzeug.serving import make_server
+
+from tests.services import CHROMIUM, need_chromium
+
+ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "browser" in str(item.path):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    need_chromium()
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": FLAGS}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+    return {**browser_context_args, "viewport": {"width": 390, "height": 844},
+            "locale": "ja-JP", "timezone_id": "Asia/Tokyo", "device_scale_factor": 1}
+
+
+class LiveServer:
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        app.config["BASE_URL"] = self.url
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def live_server(make_app: Callable[..., Flask]) -> Iterator[LiveServer]:
+    """The app (CSRF on, as in production) behind a real HTTP server on 127.0.0.1."""
+    server = LiveServer(make_app(WTF_CSRF_ENABLED=True))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def shot(page: Any, request: pytest.FixtureRequest) -> Callable[[str], Path]:
+    """Save a full-page screenshot under test-artifacts/<test name>-<label>.png."""
+    def take(label: str) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{request.node.name}-{label}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+    return take

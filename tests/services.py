@@ -1,0 +1,56 @@
+"""Real services the integration tests use. Without one, a test is skipped with a clear
+reason on a developer's machine, and fails in CI (CI=true), where nothing may be skipped."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from urllib.parse import urlparse
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+POSTGRES_URL = os.environ.get("TEST_DATABASE_URL",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+def reachable(url: str, default_port: int) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1",
+                                       parsed.port or default_port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def need(ok: bool, what: str) -> None:
+    if ok:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is required in CI but is not available", pytrace=False)
+    pytest.skip(f"{what} not available on this machine")
+
+
+def need_postgres() -> str:
+    need(reachable(POSTGRES_URL, 5432), f"PostgreSQL at {POSTGRES_URL}")
+    return POSTGRES_URL
+
+
+def need_redis() -> str:
+    need(reachable(REDIS_URL, 6379), f"Redis at {REDIS_URL}")
+    return REDIS_URL
+
+
+def need_binary(name: str) -> str:
+    path = shutil.which(name)
+    need(path is not None, f"the program {name!r}")
+    return str(path)
+
+
+def need_chromium() -> str:
+    need(os.path.exists(CHROMIUM), f"Chromium at {CHROMIUM} (apt-get install chromium)")
+    return CHROMIUM

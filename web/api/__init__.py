@@ -1,0 +1,99 @@
+"""The JSON API under /api/v1, described by the OpenAPI document at /api/v1/openapi.json
+(SpecTree, from the same pydantic models that validate the requests).
+
+Citizens' calls are authorised by the token in their path; staff calls by
+``Authorization: Bearer <token>`` only (never a session cookie, so CSRF does not apply).
+Errors are ``{"error": {"code", "message", "fields"}}`` with a stable code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request
+from pydantic import BaseModel
+from spectree import Response as Doc
+from spectree import SecurityScheme, SpecTree
+
+from engine import staff as staff_accounts
+from engine.errors import EngineError, Invalid
+from engine.models import StaffUser
+from web.context import catalog, now
+from web.extensions import csrf, db
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)
+
+_PYDANTIC_CODES = {"missing": "required", "extra_forbidden": "unknown_field",
+                   "string_too_long": "too_long", "string_too_short": "too_short",
+                   "int_parsing": "invalid_number", "int_type": "invalid_number",
+                   "greater_than_equal": "too_small", "less_than_equal": "too_large"}
+
+
+def _raise_validation(_req: Any, _resp: Any, err: Exception | None, _inst: Any,
+                      _adapter: Any) -> None:
+    if err is None:
+        return
+    fields: dict[str, str] = {}
+    for e in getattr(err, "errors", lambda: [])():
+        loc = [str(p) for p in e.get("loc", ()) if p not in ("body", "json")]
+        fields[".".join(loc) or "body"] = _PYDANTIC_CODES.get(e.get("type", ""), "invalid")
+    raise Invalid(fields=fields)
+
+
+spec = SpecTree(
+    "flask", path="api/v1", title="Madoguchi API", version="1",
+    before=_raise_validation, annotations=True,
+    page_templates={},  # no doc UIs: they load scripts from CDNs; the JSON document is served
+    security_schemes=[SecurityScheme(name="bearer", data={"type": "http", "scheme": "bearer"})],
+)
+
+
+class Unauthorized(EngineError):
+    code = "unauthorized"
+    status = 401
+
+
+def staff_user() -> StaffUser:
+    """The staff member behind the bearer token, or a 401."""
+    user = g.get("api_staff")
+    if user is not None:
+        return user  # type: ignore[no-any-return]
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized()
+    user = staff_accounts.user_for_api_token(db.session, token.strip(), now=now())
+    if user is None:
+        raise Unauthorized()
+    g.api_staff = user
+    return user
+
+
+class StepOut(BaseModel):
+    id: str
+    type: str
+
+
+class WorkflowOut(BaseModel):
+    id: str
+    title: str
+    version: str
+    steps: list[StepOut]
+
+
+class WorkflowList(BaseModel):
+    workflows: list[WorkflowOut]
+
+
+@bp.get("/workflows")
+@spec.validate(resp=Doc(HTTP_200=WorkflowList), tags=["workflows"])
+def workflows() -> Response:
+    """The live workflows: id, title (in the request's language), steps."""
+    from flask_babel import get_locale
+
+    locale = str(get_locale() or "ja")
+    out = WorkflowList(workflows=[
+        WorkflowOut(id=s.id, title=s.title.get(locale), version=s.version,
+                    steps=[StepOut(id=st.id, type=st.type) for st in s.steps])
+        for s in sorted(catalog(), key=lambda s: s.id)])
+    return jsonify(out.model_dump())

@@ -1,0 +1,82 @@
+"""Error pages and JSON errors. Every error is a 4xx/5xx with a stable code and a message in
+the user's language; the request's transaction is rolled back, so nothing half-written
+remains."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from flask import Flask, Response, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from engine.errors import EngineError
+from engine.fields import FieldError
+from web import messages
+from web.extensions import db
+
+log = structlog.get_logger()
+
+HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 409: "conflict", 410: "expired", 413: "too_large",
+              422: "invalid", 429: "rate_limited", 503: "unavailable"}
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or (
+        request.accept_mimetypes.best == "application/json")
+
+
+def field_messages(fields: Mapping[str, Any]) -> dict[str, str]:
+    out = {}
+    for name, err in fields.items():
+        if isinstance(err, FieldError):
+            out[name] = messages.field_message(err.code, err.params)
+        else:
+            out[name] = messages.field_message(str(err))
+    return out
+
+
+def error_response(status: int, code: str, *, fields: Mapping[str, Any] | None = None,
+                   params: Mapping[str, Any] | None = None,
+                   headers: Mapping[str, str] | None = None) -> Response:
+    db.session.rollback()
+    text = messages.message(code, params) if messages.known(code) else messages.message(
+        HTTP_CODES.get(status, "error"), params)
+    if wants_json():
+        body: dict[str, Any] = {"code": code, "message": text}
+        if fields:
+            body["fields"] = field_messages(fields)
+        resp = jsonify({"error": body})
+    else:
+        resp = Response(render_template("errors/error.html", status=status, code=code,
+                                        message=text, fields=field_messages(fields or {})))
+        resp.mimetype = "text/html"
+    resp.status_code = status
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(EngineError)
+    def engine_error(exc: EngineError) -> Response:
+        return error_response(exc.status, exc.code, fields=exc.fields, params=exc.params)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError) -> Response:
+        log.info("csrf_rejected", path=request.path, reason=exc.description)
+        return error_response(400, "csrf")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        return error_response(status, HTTP_CODES.get(status, "error"),
+                              headers=dict(exc.get_headers()) if status == 405 else None)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        log.exception("unhandled_error", path=request.path)
+        return error_response(500, "server_error")
