@@ -8,7 +8,7 @@ current state is refused with ``InvalidTransition`` and nothing is written.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -79,6 +79,9 @@ class Context:
     now: datetime
     catalog: Catalog
     settings: Mapping[str, Any]
+    # kind -> absolute URL for this case ("ticket", "cancel", "ics", a form step id ...),
+    # issuing a fresh token; supplied by the web layer, which knows the routes.
+    links: Callable[[str], str] | None = None
 
 
 def new_reference() -> str:
@@ -101,10 +104,12 @@ def start_case(session: Session, spec: WorkflowSpec, *, actor: str, now: datetim
 
 
 def context(session: Session, catalog: Catalog, case: Case, *, actor: str, now: datetime,
-            settings: Mapping[str, Any] | None = None) -> Context:
+            settings: Mapping[str, Any] | None = None,
+            links: Callable[[Case, str], str] | None = None) -> Context:
     """A Context for ``case``, with the spec version the case was started with."""
     spec = catalog.for_case(session, case.workflow_id, case.workflow_version)
-    return Context(session, case, spec, actor, now, catalog, settings or {})
+    bound = (lambda kind: links(case, kind)) if links else None
+    return Context(session, case, spec, actor, now, catalog, settings or {}, bound)
 
 
 def apply(ctx: Context, event: str, *, step: str | None,

@@ -40,8 +40,10 @@ def actor() -> str:
 
 
 def case_context(case: Case, who: str | None = None) -> runtime.Context:
+    from web.links import link
+
     return runtime.context(db.session, catalog(), case, actor=who or actor(), now=now(),
-                           settings=current_app.config)
+                           settings=current_app.config, links=link)
 
 
 def external_url(endpoint: str, **values: Any) -> str:

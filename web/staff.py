@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
-from engine.models import Case
+from engine.models import Case, CaseEvent
 from web.context import catalog
 from web.extensions import db
 
@@ -19,6 +19,9 @@ bp = Blueprint("staff", __name__, url_prefix="/staff")
 
 # (endpoint, label) of staff pages, in menu order; parts of the app append theirs.
 NAV: list[tuple[str, Any]] = [("staff.index", _l("Workflows"))]
+# Templates included on a case's staff page (each gets ``case`` and ``spec``), in order;
+# parts of the app append theirs (messages, documents, check-in ...).
+CASE_PANELS: list[str] = []
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,3 +50,23 @@ def index() -> str:
     specs = [s for s in sorted(catalog(), key=lambda s: s.id)
              if current_user.serves_workflow(s.id)]
     return render_template("staff/index.html", specs=specs, counts=counts)
+
+
+def case_for_staff(case_id: int) -> Case:
+    """The case, if the signed-in staff member serves its workflow (404 otherwise, so staff of
+    another workflow learn nothing about it)."""
+    case = db.session.get(Case, case_id)
+    if case is None or not current_user.serves_workflow(case.workflow_id):
+        abort(404)
+    return case
+
+
+@bp.get("/cases/<int:case_id>")
+@login_required
+def case(case_id: int) -> str:
+    case = case_for_staff(case_id)
+    spec = catalog().for_case(db.session, case.workflow_id, case.workflow_version)
+    events = db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
+                                .order_by(CaseEvent.id)).all()
+    return render_template("staff/case.html", case=case, spec=spec, events=events,
+                           panels=CASE_PANELS)
