@@ -190,25 +190,30 @@ def parse(path: str, source: str, *, read_asset: Any = None,
         raise SpecError([Problem(path, 1, "a workflow file must be a mapping (id, title, steps)")])
 
     raw = _plain(doc)
-    steps: list[StepSpec] = []
     raw_steps = raw.get("steps")
-    if isinstance(raw_steps, list):
-        for i, raw_step in enumerate(raw_steps):
-            loc: Loc = ("steps", i)
-            if not isinstance(raw_step, dict):
-                report(loc, "a step must be a mapping with id and type")
-                continue
-            kind = raw_step.get("type")
-            model = STEP_TYPES.get(kind) if isinstance(kind, str) else None
+    steps: list[StepSpec] = []
+    positions: list[int] = []  # index in the file of each step that loaded
+    failed: set[str] = set()  # ids of steps that did not load: references to them are moot
+    for i, raw_step in enumerate(raw_steps if isinstance(raw_steps, list) else []):
+        loc: Loc = ("steps", i)
+        if not isinstance(raw_step, dict):
+            report(loc, "a step must be a mapping with id and type")
+            continue
+        kind = raw_step.get("type")
+        model = STEP_TYPES.get(kind) if isinstance(kind, str) else None
+        try:
             if model is None:
                 known = ", ".join(sorted(STEP_TYPES))
                 report(loc + ("type",), f"unknown step type {kind!r} (known: {known})")
-                continue
-            try:
-                steps.append(model.model_validate(raw_step))
-            except ValidationError as exc:
-                for err in exc.errors():
-                    report(loc + tuple(err["loc"]), _message(err))
+                raise LookupError
+            steps.append(model.model_validate(raw_step))
+            positions.append(i)
+        except ValidationError as exc:
+            for err in exc.errors():
+                report(loc + tuple(err["loc"]), _message(err))
+            failed.add(str(raw_step.get("id")))
+        except LookupError:
+            failed.add(str(raw_step.get("id")))
 
     header_raw = {k: v for k, v in raw.items() if k != "steps"}
     if steps:
@@ -216,38 +221,41 @@ def parse(path: str, source: str, *, read_asset: Any = None,
     elif raw_steps is not None and not (isinstance(raw_steps, list) and raw_steps):
         header_raw["steps"] = raw_steps  # [] or not a list: let the model say what is wrong
     try:
-        header: WorkflowSpec | None = WorkflowSpec.model_validate(header_raw)
+        header = WorkflowSpec.model_validate(header_raw)
     except ValidationError as exc:
         for err in exc.errors():
             if err["loc"][:1] == ("steps",) and isinstance(raw_steps, list) and raw_steps:
                 continue  # every step was invalid and has been reported one by one above
             report(tuple(err["loc"]), _message(err))
-        header = None
+        header = WorkflowSpec.model_construct(
+            id=str(raw.get("id", "")), title=I18nText(ja="?"), steps=tuple(steps))
 
     texts: dict[str, str] = {}
-    for i, step in enumerate(steps):
+    for pos, step in zip(positions, steps, strict=True):
         for loc, rel in step.assets():
             text = read_asset(rel)
             if text is None:
-                report(("steps", _raw_index(raw_steps, step.id, i)) + loc,
-                       f"template file {rel!r} not found beside the workflow")
+                report(("steps", pos) + loc, f"template file {rel!r} not found beside the workflow")
             else:
                 texts[rel] = text
 
-    if header is not None and not problems:
-        digest = hashlib.sha256(source.encode("utf-8"))
-        for rel in sorted(texts):
-            digest.update(b"\0" + rel.encode() + b"\0" + texts[rel].encode("utf-8"))
-        spec = header.model_copy(update={"path": path, "version": digest.hexdigest()[:16],
-                                         "source": source, "texts": texts})
-        for loc, message in _check_chain(spec, others or {}):
-            report(loc, message)
-        for i, step in enumerate(spec.steps):
-            for loc, message in step.check(spec):
-                report(("steps", i) + loc, message)
-        if not problems:
-            return spec
-    raise SpecError(problems)
+    digest = hashlib.sha256(source.encode("utf-8"))
+    for rel in sorted(texts):
+        digest.update(b"\0" + rel.encode() + b"\0" + texts[rel].encode("utf-8"))
+    spec = header.model_copy(update={"path": path, "version": digest.hexdigest()[:16],
+                                     "source": source, "texts": texts})
+    # Cross-step checks run on the steps that loaded, so one pass reports every problem.
+    all_ids = [str(r.get("id")) for r in raw_steps if isinstance(r, dict)] if isinstance(
+        raw_steps, list) else []
+    for loc, message in _check_chain(spec, others or {}, all_ids, failed):
+        report(("steps", positions[loc[1]]) + loc[2:] if loc[:1] == ("steps",) else loc,
+               message)
+    for pos, step in zip(positions, steps, strict=True):
+        for loc, message in step.check(spec):
+            report(("steps", pos) + loc, message)
+    if problems:
+        raise SpecError(problems)
+    return spec
 
 
 def _raw_index(raw_steps: Any, step_id: str, fallback: int) -> int:
@@ -265,8 +273,10 @@ def _message(err: Any) -> str:
     return str(err["msg"])
 
 
-def _check_chain(spec: WorkflowSpec, others: Mapping[str, WorkflowSpec]) -> list[tuple[Loc, str]]:
-    """Duplicate ids, unreachable steps, and references to data no earlier step collects."""
+def _check_chain(spec: WorkflowSpec, others: Mapping[str, WorkflowSpec], all_ids: list[str],
+                 failed: set[str]) -> list[tuple[Loc, str]]:
+    """Duplicate ids, unreachable steps, and references to data no earlier step collects.
+    Locations index ``spec.steps``; ``failed`` are ids of steps that did not load."""
     out: list[tuple[Loc, str]] = []
     ids = [s.id for s in spec.steps]
     seen: set[str] = set()
@@ -274,6 +284,7 @@ def _check_chain(spec: WorkflowSpec, others: Mapping[str, WorkflowSpec]) -> list
         if step_id in seen:
             out.append((("steps", i, "id"), f"duplicate step id {step_id!r}"))
         seen.add(step_id)
+    seen.update(all_ids)
 
     # Each step follows ``after`` (default: the step before it); the first step is the entry.
     follows = {s.id: (s.after if s.after is not None else (ids[i - 1] if i else None))
@@ -282,6 +293,8 @@ def _check_chain(spec: WorkflowSpec, others: Mapping[str, WorkflowSpec]) -> list
         if step.after is not None and step.after not in seen:
             out.append((("steps", i, "after"), f"no step with id {step.after!r}"))
             continue
+        if step.after is not None and step.after not in ids:
+            continue  # the step it follows did not load; that problem is reported already
         node, hops = step.id, 0
         while node is not None and hops <= len(ids):
             node, hops = follows.get(node), hops + 1
@@ -291,6 +304,8 @@ def _check_chain(spec: WorkflowSpec, others: Mapping[str, WorkflowSpec]) -> list
 
     for i, step in enumerate(spec.steps):
         for loc, ref in step.references():
+            if ref.split(".")[0] in failed:
+                continue
             problem = check_reference(spec, i, ref, others)
             if problem:
                 out.append((("steps", i) + loc, problem))
