@@ -1,0 +1,99 @@
+"""Cases move only by the transition table, every change is in the history, and a case keeps
+the workflow version it started with."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from engine import runtime
+from engine.errors import InvalidTransition
+from engine.models import Case, CaseEvent, WorkflowVersion
+from web.extensions import db
+
+NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
+
+
+def test_every_change_is_an_event_with_actor_and_time(app):
+    with app.app_context():
+        catalog = app.extensions["catalog"]
+        case = runtime.start_case(db.session, catalog.get("boshi-techo"), actor="citizen",
+                                  now=NOW)
+        ctx = runtime.context(db.session, catalog, case, actor="staff:7", now=NOW)
+        runtime.apply(ctx, "note", step=None, detail={"text": "called back"})
+        runtime.apply(ctx, "completed", step=None)
+        db.session.commit()
+        rows = db.session.scalars(select(CaseEvent).order_by(CaseEvent.id)).all()
+        assert [(r.event, r.actor) for r in rows] == [
+            ("started", "citizen"), ("note", "staff:7"), ("completed", "staff:7")]
+        assert all(r.at == NOW for r in rows)
+        assert case.state == "completed"
+
+
+def test_event_not_in_the_table_is_refused_and_changes_nothing(app):
+    with app.app_context():
+        catalog = app.extensions["catalog"]
+        case = runtime.start_case(db.session, catalog.get("boshi-techo"), actor="citizen",
+                                  now=NOW)
+        ctx = runtime.context(db.session, catalog, case, actor="citizen", now=NOW)
+        runtime.apply(ctx, "cancelled", step="visit")
+        db.session.commit()
+        with pytest.raises(InvalidTransition):
+            runtime.apply(ctx, "submitted", step="questionnaire")
+        db.session.rollback()
+        assert db.session.scalar(select(func.count()).select_from(CaseEvent)) == 2
+        assert db.session.get(Case, case.id).state == "cancelled"
+
+
+def test_booking_transitions_are_a_table():
+    assert runtime.next_state(runtime.BOOKING_TRANSITIONS, "held", "confirm") == "confirmed"
+    with pytest.raises(InvalidTransition):
+        runtime.next_state(runtime.BOOKING_TRANSITIONS, "cancelled", "check_in")
+
+
+def test_editing_the_yaml_never_breaks_a_case_in_flight(tmp_path, make_app):
+    from tests.engine.test_spec import GOOD
+
+    path = tmp_path / "sample.yaml"
+    path.write_text(GOOD, "utf-8")
+    first = make_app(WORKFLOWS=[str(tmp_path)])
+    with first.app_context():
+        spec = first.extensions["catalog"].get("sample")
+        case = runtime.start_case(db.session, spec, actor="citizen", now=NOW)
+        db.session.commit()
+        case_id, old_version = case.id, case.workflow_version
+
+    # Staff edit the workflow: the title changes and the form loses its field.
+    path.write_text(GOOD.replace("ja: 見本", "ja: 見本（改訂）").replace(
+        "          - {id: name, type: name, label: 氏名, prefill: visit.name}\n",
+        "          - {id: note, type: text, label: 備考}\n"), "utf-8")
+
+    second = make_app(WORKFLOWS=[str(tmp_path)])
+    with second.app_context():
+        catalog = second.extensions["catalog"]
+        live = catalog.get("sample")
+        assert live.version != old_version and live.title.ja == "見本（改訂）"
+        case = db.session.get(Case, case_id)
+        pinned = catalog.for_case(db.session, case.workflow_id, case.workflow_version)
+        assert pinned.version == old_version and pinned.title.ja == "見本"
+        assert "name" in pinned.step("answers").collects()
+        assert "name" not in live.step("answers").collects()
+        # The case goes on with its own version.
+        ctx = runtime.context(db.session, catalog, case, actor="citizen", now=NOW)
+        assert ctx.spec.version == old_version
+        runtime.apply(ctx, "note", step=None)
+        db.session.commit()
+        assert db.session.scalar(select(func.count()).select_from(WorkflowVersion)) == 1
+
+
+def test_case_staff_page_renders_with_the_pinned_version(app, make_case, make_staff, auth,
+                                                       client):
+    case_id = make_case(data={"visit": {"name": "山田 花子"}})
+    make_staff()
+    auth.login()
+    resp = client.get(f"/staff/cases/{case_id}")
+    assert resp.status_code == 200
+    html = resp.get_data(as_text=True)
+    assert "山田 花子" in html and "started" in html
