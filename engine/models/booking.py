@@ -11,6 +11,9 @@ from .base import Base, utcnow
 from .case import Case
 
 BOOKING_STATUSES = ("held", "confirmed", "cancelled", "expired", "checked_in", "no_show")
+# Statuses that keep a place: ``Slot.booked`` always equals the count of these (a held place
+# whose time ran out still counts until it is reclaimed, which any booking of the slot does).
+PLACE_STATUSES = ("held", "confirmed", "checked_in", "no_show")
 
 
 class Slot(Base):
@@ -71,9 +74,24 @@ class WaitlistEntry(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     slot_id: Mapped[int] = mapped_column(ForeignKey("slot.id"))
     case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"))
+    step_id: Mapped[str] = mapped_column(String(64), default="")
     status: Mapped[str] = mapped_column(String(16), default="waiting")  # offered/accepted/lapsed
     offer_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     slot: Mapped[Slot] = relationship()
     case: Mapped[Case] = relationship()
+
+
+class CalendarFeed(Base):
+    """A private, revocable ICS feed of a counter's bookings for staff calendars. Only a
+    hash of the secret in the feed's URL is stored; issuing a new one revokes the old."""
+
+    __tablename__ = "calendar_feed"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    counter: Mapped[str] = mapped_column(String(64), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(96))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]

@@ -7,22 +7,31 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 
 from engine.fields import FieldSpec, field_references
 from engine.spec import I18nText, Loc, SpecModel, StepSpec
 
+TOKYO = ZoneInfo("Asia/Tokyo")
 _RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class OneOff(SpecModel):
-    """A one-off event: a single slot with N seats."""
+    """A one-off event: a single slot with N seats. A time without an offset is Japan time.
+    Events are held on the dates given even if those are holidays or closed dates."""
 
     start: datetime
     end: datetime
     capacity: int = Field(ge=1, le=100000)
+    title: I18nText | None = None
+
+    @field_validator("start", "end")
+    @classmethod
+    def _japan_time(cls, value: datetime) -> datetime:
+        return value if value.tzinfo is not None else value.replace(tzinfo=TOKYO)
 
     @model_validator(mode="after")
     def _order(self) -> OneOff:
@@ -73,11 +82,31 @@ class Params(StepSpec):
     hold_minutes: int = Field(default=10, ge=1, le=120)
     per_person_limit: int = Field(default=1, ge=0)  # 0: no limit
     waitlist: bool = True
+    # How long a place freed for the first person on the waitlist is kept for them.
+    waitlist_offer_minutes: int = Field(default=720, ge=5, le=7 * 24 * 60)
     fields: tuple[FieldSpec, ...] = ()
 
     def collects(self) -> Mapping[str, Any]:
-        slot = {"date": None, "start": None, "end": None, "counter": None, "reference": None}
+        slot = {"date": None, "start": None, "end": None, "counter": None, "reference": None,
+                "slot_id": None}
         return {**slot, **{f.id: f for f in self.fields}}
 
     def references(self) -> Iterable[tuple[Loc, str]]:
         return field_references(self.fields, ("fields",))
+
+    def email_field(self) -> str | None:
+        """The field whose value is the person's email (for the per-person limit)."""
+        return next((f.id for f in self.fields if f.type == "email"), None)
+
+    def check(self, workflow: Any) -> Iterable[tuple[Loc, str]]:
+        out: list[tuple[Loc, str]] = []
+        if self.per_person_limit and self.email_field() is None:
+            out.append((("per_person_limit",), "a per-person limit needs an email field "
+                        "(set per_person_limit: 0 for none)"))
+        ids = [f.id for f in self.fields]
+        for i, fid in enumerate(ids):
+            if fid in ("date", "start", "end", "counter", "reference", "slot_id"):
+                out.append((("fields", i, "id"), f"{fid!r} is set by the booking itself"))
+            elif fid in ids[:i]:
+                out.append((("fields", i, "id"), f"duplicate field id {fid!r}"))
+        return out
