@@ -42,12 +42,14 @@ CASE_TRANSITIONS: dict[tuple[str, str], str] = {
     ("active", "completed"): "completed",
     ("completed", "document_printed"): "completed",
     ("completed", "served"): "completed",
+    ("completed", "checked_in"): "active",  # a visitor marked no-show arrives late after all
     ("expired", "waitlisted"): "active",
     ("cancelled", "waitlisted"): "cancelled",
 }
 # Events that never change the state and are allowed in any state (records, not transitions).
 RECORD_EVENTS = frozenset({"message_queued", "message_sent", "message_failed", "message_resent",
-                           "viewed_by_staff", "reminder", "erased", "note"})
+                           "viewed_by_staff", "reminder", "erased", "note",
+                           "checkin_refused"})
 
 BOOKING_TRANSITIONS: dict[tuple[str, str], str] = {
     ("held", "confirm"): "confirmed",

@@ -1,0 +1,235 @@
+"""Checking a visitor in at the counter from the QR text of their ticket.
+
+``perform_checkin`` reads top to bottom as a checklist. Every scan writes one CheckIn row with
+a stable reason, failed scans too, so the counter's audit trail is complete. A forged,
+truncated or foreign payload is rejected from its tag alone, before any lookup of bookings.
+The booking moves to ``checked_in`` with one conditional UPDATE, so two scanners scanning the
+same ticket at once give exactly one ``ok``; the other gets ``already_checked_in`` with the
+time and counter of the first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine import queue, runtime, tokens
+from engine.daylist import submitted_forms
+from engine.models import Booking, Case, CheckIn, StaffUser, Token
+from engine.spec import Catalog, StepSpec, WorkflowSpec
+
+PURPOSE = "ticket"
+# Booking statuses a check-in may start from (a no-show may still arrive within tolerance).
+CHECKIN_FROM = ("confirmed", "no_show")
+
+
+@dataclass
+class Result:
+    """What the counter sees after a scan. Personal details are filled only for staff who
+    serve the booking's workflow and counter."""
+
+    reason: str
+    checkin_id: int
+    at: datetime
+    replayed: bool = False
+    booking_id: int | None = None
+    case_id: int | None = None
+    workflow_id: str | None = None
+    step_id: str | None = None  # the check-in step
+    counter: str | None = None  # the booking's counter
+    name: str | None = None
+    reference: str | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    first_at: datetime | None = None  # when an already_checked_in booking was checked in
+    first_counter: str | None = None
+    queue_number: int | None = None
+    forms: list[tuple[str, bool]] = field(default_factory=list)  # (form step id, submitted)
+
+    @property
+    def ok(self) -> bool:
+        return self.reason == "ok"
+
+    @property
+    def forms_done(self) -> bool:
+        return all(done for _, done in self.forms)
+
+
+def checkin_step(spec: WorkflowSpec) -> StepSpec | None:
+    return next((s for s in spec.steps if s.type == "checkin"), None)
+
+
+def perform_checkin(session: Session, catalog: Catalog, *, payload: str, key: bytes,
+                    staff: StaffUser, now: datetime, counter: str | None = None,
+                    nonce: str | None = None,
+                    settings: dict[str, Any] | None = None) -> Result:
+    """Check in the ticket whose QR text is ``payload`` at ``counter`` (None: the booking's
+    own counter, if the staff member serves it)."""
+    actor = staff.actor
+    # 1. The same nonce again (a retried request) answers what the first scan answered.
+    if nonce:
+        first = session.scalar(select(CheckIn).where(CheckIn.nonce == nonce))
+        if first is not None:
+            return _replay(session, catalog, first, staff)
+
+    def record(reason: str, booking: Booking | None = None) -> CheckIn:
+        return _record(session, reason=reason, booking=booking, counter=counter, nonce=nonce,
+                       actor=actor, now=now)
+
+    # 2. The tag: forged, altered, truncated, foreign or noise. No lookup of anything.
+    token = tokens.check_tag(key, PURPOSE, payload[:256])
+    if token is None:
+        return _result(record("forged"), now)
+
+    # 3. The ticket and the booking it stands for.
+    booking = _booking_for(session, catalog, token)
+    if booking is None or booking.status in ("held", "expired"):
+        return _result(record("unknown"), now)
+    case = booking.case
+    spec = catalog.for_case(session, case.workflow_id, case.workflow_version)
+    step = checkin_step(spec)
+    assert step is not None  # _booking_for only finds bookings of a workflow with one
+    slot = booking.slot
+
+    # 4. Only staff of this workflow and counter, scanning at the booking's counter.
+    serves = staff.serves_workflow(booking.workflow_id) and staff.serves_counter(slot.counter)
+    if not serves or (counter is not None and counter != slot.counter):
+        row = record("wrong_counter", booking)
+        return _refused(session, catalog, row, booking, step, staff, now, person=serves)
+    counter = slot.counter
+
+    # 5. Cancelled, or already in.
+    if booking.status == "cancelled":
+        return _refused(session, catalog, record("cancelled", booking), booking, step, staff, now)
+    if booking.status == "checked_in":
+        return _refused(session, catalog, record("already_checked_in", booking), booking, step,
+                        staff, now)
+
+    # 6. The right day and time, give or take the step's tolerance.
+    tolerance = timedelta(minutes=getattr(step, "tolerance_minutes", 0))
+    if not slot.starts_at - tolerance <= now <= slot.ends_at + tolerance:
+        return _refused(session, catalog, record("wrong_day", booking), booking, step, staff, now)
+
+    # 7. The one write that decides: only one scanner can move the booking out of confirmed.
+    moved = session.execute(
+        update(Booking).where(Booking.id == booking.id, Booking.status.in_(CHECKIN_FROM))
+        .values(status="checked_in", checked_in_at=now)
+        .execution_options(synchronize_session=False))
+    if not moved.rowcount:  # type: ignore[attr-defined]
+        session.refresh(booking)
+        reason = "cancelled" if booking.status == "cancelled" else "already_checked_in"
+        return _refused(session, catalog, record(reason, booking), booking, step, staff, now)
+    session.refresh(booking)
+    try:
+        with session.begin_nested():
+            row = record("ok", booking)
+    except IntegrityError:  # the same nonce won a race on another connection
+        first = session.scalar(select(CheckIn).where(CheckIn.nonce == nonce))
+        if first is None:
+            raise
+        return _replay(session, catalog, first, staff)
+
+    number = None
+    if getattr(step, "queue", False):
+        number = queue.issue(session, booking, counter=counter, now=now).number
+    ctx = runtime.context(session, catalog, case, actor=actor, now=now, settings=settings)
+    runtime.apply(ctx, "checked_in", step=step.id,
+                  detail={"counter": counter, "checkin": row.id, "queue_number": number})
+    result = _result(row, now)
+    _describe(session, result, booking, step, spec, person=True)
+    result.queue_number = number
+    return result
+
+
+def _record(session: Session, *, reason: str, booking: Booking | None, counter: str | None,
+            nonce: str | None, actor: str, now: datetime) -> CheckIn:
+    row = CheckIn(booking_id=booking.id if booking else None, counter=counter, reason=reason,
+                  nonce=nonce or None, actor=actor, at=now)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _booking_for(session: Session, catalog: Catalog, token: str) -> Booking | None:
+    """The booking a well-tagged ticket stands for, or None. A revoked ticket still finds its
+    booking, so a cancelled booking's ticket says "cancelled" rather than "unknown"."""
+    digest = hashlib.sha256(f"{PURPOSE}\0{token}".encode()).hexdigest()  # as tokens stores it
+    row = session.scalar(select(Token).where(Token.token_hash == digest,
+                                             Token.purpose == PURPOSE))
+    if row is None:
+        return None
+    case = row.case
+    spec = catalog.for_case(session, case.workflow_id, case.workflow_version)
+    step = checkin_step(spec)
+    if step is None:
+        return None
+    booking = session.scalar(select(Booking).where(
+        Booking.case_id == case.id, Booking.step_id == step.booking))  # type: ignore[attr-defined]
+    if booking is not None and row.revoked_at is not None and booking.status != "cancelled":
+        return None  # a replaced ticket (rescheduled): only the newest one is valid
+    return booking
+
+
+def _refused(session: Session, catalog: Catalog, row: CheckIn, booking: Booking,
+             step: StepSpec, staff: StaffUser, now: datetime, *, person: bool = True) -> Result:
+    """A failed scan of a real booking: recorded in the case's history too."""
+    case = booking.case
+    spec = catalog.for_case(session, case.workflow_id, case.workflow_version)
+    ctx = runtime.context(session, catalog, case, actor=staff.actor, now=now)
+    runtime.apply(ctx, "checkin_refused", step=step.id,
+                  detail={"reason": row.reason, "counter": row.counter, "checkin": row.id})
+    result = _result(row, now)
+    _describe(session, result, booking, step, spec, person=person)
+    return result
+
+
+def _replay(session: Session, catalog: Catalog, first: CheckIn, staff: StaffUser) -> Result:
+    result = _result(first, first.at)
+    result.replayed = True
+    booking = session.get(Booking, first.booking_id) if first.booking_id else None
+    if booking is not None:
+        case = booking.case
+        spec = catalog.for_case(session, case.workflow_id, case.workflow_version)
+        step = checkin_step(spec)
+        person = (staff.serves_workflow(booking.workflow_id)
+                  and staff.serves_counter(booking.slot.counter))
+        if step is not None:
+            _describe(session, result, booking, step, spec, person=person)
+        if first.reason == "ok":
+            result.queue_number = queue.number_for(session, booking.id)
+    return result
+
+
+def _result(row: CheckIn, at: datetime) -> Result:
+    return Result(reason=row.reason, checkin_id=row.id, at=at, booking_id=row.booking_id)
+
+
+def _describe(session: Session, result: Result, booking: Booking, step: StepSpec,
+              spec: WorkflowSpec, *, person: bool) -> None:
+    """Fill what the counter may show. Without ``person`` only the booking's counter."""
+    result.counter = booking.slot.counter
+    result.step_id = step.id
+    result.workflow_id = booking.workflow_id
+    if not person:
+        return
+    case: Case = booking.case
+    data = (case.data or {}).get(booking.step_id) or {}
+    result.case_id = case.id
+    result.reference = case.reference
+    result.name = data.get("name")
+    result.starts_at = booking.slot.starts_at
+    result.ends_at = booking.slot.ends_at
+    done = submitted_forms(session, [case.id]).get(case.id, set())
+    result.forms = [(s.id, s.id in done) for s in spec.steps if s.type == "form"]
+    if result.reason == "already_checked_in" or booking.status == "checked_in":
+        first = session.scalar(select(CheckIn).where(
+            CheckIn.booking_id == booking.id, CheckIn.reason == "ok"))
+        if first is not None:
+            result.first_at, result.first_counter = first.at, first.counter
+        result.queue_number = queue.number_for(session, booking.id)

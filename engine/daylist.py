@@ -1,0 +1,154 @@
+"""The day list: a counter's bookings for one day, by time, with the status staff prepare by
+(booked, questionnaire done, checked in, no-show, cancelled).
+
+A confirmed booking whose start is more than the grace period ago counts as a no-show from
+the clock alone: no periodic job has to run for the list, the export or the counter to say
+so. Staff may also mark a no-show by hand, which is written and recorded.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, joinedload
+
+from engine import runtime
+from engine.errors import Conflict, NotFound
+from engine.models import Booking, Case, CaseEvent, Slot, StaffUser
+from engine.models.checkin import QueueTicket
+from engine.spec import Catalog
+
+TZ = ZoneInfo("Asia/Tokyo")
+LISTED = ("confirmed", "checked_in", "no_show", "cancelled")
+STATUSES = ("booked", "questionnaire_done", "checked_in", "no_show", "cancelled")
+
+
+def local_day(dt: datetime) -> date:
+    return dt.astimezone(TZ).date()
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time(0), TZ)
+    return start, start + timedelta(days=1)
+
+
+def submitted_forms(session: Session, case_ids: Iterable[int]) -> dict[int, set[str]]:
+    """Form steps with a "submitted" event, per case."""
+    ids = list(case_ids)
+    out: dict[int, set[str]] = {i: set() for i in ids}
+    if not ids:
+        return out
+    for case_id, step_id in session.execute(select(CaseEvent.case_id, CaseEvent.step_id).where(
+            CaseEvent.case_id.in_(ids), CaseEvent.event == "submitted")):
+        out[case_id].add(step_id)
+    return out
+
+
+@dataclass(frozen=True)
+class Row:
+    booking_id: int
+    case_id: int
+    reference: str
+    workflow_id: str
+    counter: str
+    starts_at: datetime
+    ends_at: datetime
+    name: str
+    kana: str
+    status: str  # one of STATUSES
+    auto_no_show: bool  # no-show from the clock, not marked by staff
+    forms: tuple[tuple[str, bool], ...]
+    checked_in_at: datetime | None
+    queue_number: int | None
+
+
+def derive_status(booking: Booking, forms_done: bool, *, now: datetime,
+                  grace: timedelta) -> tuple[str, bool]:
+    if booking.status in ("cancelled", "expired"):
+        return "cancelled", False
+    if booking.status == "checked_in":
+        return "checked_in", False
+    if booking.status == "no_show":
+        return "no_show", False
+    if now > booking.slot.starts_at + grace:
+        return "no_show", True
+    return ("questionnaire_done" if forms_done else "booked"), False
+
+
+def day_list(session: Session, catalog: Catalog, *, day: date, now: datetime,
+             grace: timedelta, counter: str | None = None, workflow: str | None = None,
+             query: str = "", status: str = "") -> list[Row]:
+    """Bookings of ``day`` (Asia/Tokyo) at ``counter`` and/or of ``workflow``, by time;
+    ``query`` matches name, reading, case reference or booking number."""
+    start, end = day_bounds(day)
+    stmt = (select(Booking).join(Slot, Booking.slot_id == Slot.id)
+            .where(Slot.starts_at >= start, Slot.starts_at < end, Booking.status.in_(LISTED))
+            .options(joinedload(Booking.case), joinedload(Booking.slot))
+            .order_by(Slot.starts_at, Booking.id))
+    if counter:
+        stmt = stmt.where(Slot.counter == counter)
+    if workflow:
+        stmt = stmt.where(Booking.workflow_id == workflow)
+    bookings = list(session.scalars(stmt).unique())
+    done = submitted_forms(session, [b.case_id for b in bookings])
+    numbers = dict(session.execute(select(QueueTicket.booking_id, QueueTicket.number).where(
+        QueueTicket.booking_id.in_([b.id for b in bookings]))).tuples().all())
+    rows = [_row(session, catalog, b, done[b.case_id], numbers.get(b.id), now=now, grace=grace)
+            for b in bookings]
+    needle = _fold(query)
+    return [r for r in rows if (not status or r.status == status)
+            and (not needle or _matches(r, needle))]
+
+
+def _row(session: Session, catalog: Catalog, booking: Booking, done: set[str],
+         number: int | None, *, now: datetime, grace: timedelta) -> Row:
+    case: Case = booking.case
+    spec = catalog.for_case(session, case.workflow_id, case.workflow_version)
+    forms = tuple((s.id, s.id in done) for s in spec.steps if s.type == "form")
+    status, auto = derive_status(booking, all(d for _, d in forms), now=now, grace=grace)
+    data = (case.data or {}).get(booking.step_id) or {}
+    return Row(booking_id=booking.id, case_id=case.id, reference=case.reference,
+               workflow_id=booking.workflow_id, counter=booking.slot.counter,
+               starts_at=booking.slot.starts_at, ends_at=booking.slot.ends_at,
+               name=str(data.get("name") or ""), kana=str(data.get("kana") or ""),
+               status=status, auto_no_show=auto, forms=forms,
+               checked_in_at=booking.checked_in_at, queue_number=number)
+
+
+def _fold(text: str) -> str:
+    """Search folding: full-width/half-width, case, spaces (names are typed both ways)."""
+    return "".join(unicodedata.normalize("NFKC", text or "").lower().split())
+
+
+def _matches(row: Row, needle: str) -> bool:
+    hay = (_fold(row.name), _fold(row.kana), row.reference.lower(), str(row.booking_id))
+    return any(needle in h for h in hay[:3]) or needle == hay[3]
+
+
+def mark_no_show(session: Session, catalog: Catalog, booking_id: int, *, staff: StaffUser,
+                 now: datetime) -> Booking:
+    """Staff mark a confirmed booking as a no-show (recorded with who did it)."""
+    booking = session.get(Booking, booking_id)
+    if booking is None or not (staff.serves_workflow(booking.workflow_id)
+                               and staff.serves_counter(booking.slot.counter)):
+        raise NotFound("booking_not_found")
+    runtime.next_state(runtime.BOOKING_TRANSITIONS, booking.status, "no_show")
+    moved = session.execute(update(Booking).where(
+        Booking.id == booking_id, Booking.status == "confirmed").values(status="no_show")
+        .execution_options(synchronize_session=False))
+    if not moved.rowcount:  # type: ignore[attr-defined]
+        raise Conflict("invalid_transition")
+    session.refresh(booking)
+    from engine.checkin import checkin_step
+
+    ctx = runtime.context(session, catalog, booking.case, actor=staff.actor, now=now)
+    spec = ctx.spec
+    step = checkin_step(spec)
+    runtime.apply(ctx, "no_show", step=step.id if step else booking.step_id,
+                  detail={"booking": booking.id})
+    return booking
