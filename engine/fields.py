@@ -60,6 +60,12 @@ class FieldSpec(SpecModel):
     show_if: Condition | None = None
     # A hint for browsers' autofill (WCAG 1.3.5): "name", "email", "tel", "postal-code"...
     autocomplete: str | None = None
+    # kana fields: the script the reading is stored in (either is accepted when typed).
+    script: Literal["katakana", "hiragana"] = "katakana"
+    # choice fields: radio buttons (default) or a drop-down list.
+    widget: Literal["radio", "select"] | None = None
+    # number fields: whole numbers only.
+    integer: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> FieldSpec:
@@ -73,6 +79,15 @@ class FieldSpec(SpecModel):
         if (self.min_length is not None and self.max_length is not None
                 and self.min_length > self.max_length):
             raise ValueError("min_length is greater than max_length")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min is greater than max")
+        if self.choices and self.type not in ("choice", "select", "multichoice"):
+            raise ValueError(f"a {self.type} field takes no choices")
+        values = [c.value for c in self.choices]
+        if len(set(values)) != len(values):
+            raise ValueError("choice values must be unique")
+        if self.type == "date" and (self.min is not None or self.max is not None):
+            raise ValueError("a date field takes no min/max")
         return self
 
     @property
@@ -146,9 +161,15 @@ def _same(value: Any, expected: Any) -> bool:
 # --- normalisation --------------------------------------------------------------------------
 
 _SPACES = re.compile(r"[\s\u3000]+")
-_KATAKANA = re.compile(r"^[\u30A1-\u30FA\u30FC\u30FD\u30FE・ ]+$")
+_KATAKANA = re.compile(r"^[\u30A1-\u30FA\u30FC-\u30FE・ ]+$")
+_HIRAGANA = re.compile(r"^[\u3041-\u3096\u309D\u309E\u30FC・ ]+$")
 _POSTAL = re.compile(r"^(\d{3})-?(\d{4})$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Runs of full-width ASCII (Ａ, １, ＠ ...) and of half-width katakana (ｶﾞ ...).
+_WIDE_ASCII = re.compile(r"[\uFF01-\uFF5E]+")
+_NARROW_KANA = re.compile(r"[\uFF61-\uFF9F]+")
+_DASHES = str.maketrans({"ー": "-", "−": "-", "‐": "-", "‑": "-", "–": "-", "—": "-",
+                         "―": "-", "ｰ": "-", "－": "-"})
 
 ERAS = (  # (name, short, first day)
     ("令和", "R", date(2019, 5, 1)),
@@ -157,49 +178,96 @@ ERAS = (  # (name, short, first day)
     ("大正", "T", date(1912, 7, 30)),
     ("明治", "M", date(1868, 1, 25)),
 )
+_KANJI_DIGITS = {"〇": 0, "零": 0, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6,
+                 "七": 7, "八": 8, "九": 9}
 _WAREKI = re.compile(r"^(令和|平成|昭和|大正|明治|[RHSTM])\s*(元|\d{1,2})\s*[年./-]\s*(\d{1,2})"
                      r"\s*[月./-]\s*(\d{1,2})\s*日?$", re.IGNORECASE)
-_SEIREKI = re.compile(r"^(\d{4})\s*[年./-]\s*(\d{1,2})\s*[月./-]\s*(\d{1,2})\s*日?$")
+_SEIREKI = re.compile(r"^(?:西暦)?\s*(\d{4})\s*[年./-]\s*(\d{1,2})\s*[月./-]\s*(\d{1,2})\s*日?$")
+_COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 
 
 def fold_width(text: str) -> str:
-    """Full-width ASCII and digits to half-width, half-width kana to full-width."""
-    return unicodedata.normalize("NFKC", text)
+    """Full-width ASCII letters, digits and signs to half-width; half-width katakana to
+    full-width (with its voiced marks joined: ｶﾞ -> ガ). Nothing else changes: kanji are left
+    exactly as typed (NFKC, and even NFC, would turn 﨑-like compatibility ideographs of a
+    name into another character)."""
+    text = _WIDE_ASCII.sub(lambda m: unicodedata.normalize("NFKC", m[0]), text)
+    return _NARROW_KANA.sub(lambda m: _narrow_kana(m[0]), text)
 
 
-def normalise_kana(text: str) -> str:
-    """Furigana in katakana: hiragana and half-width kana accepted, spaces collapsed."""
-    folded = jaconv.hira2kata(unicodedata.normalize("NFKC", text))
+def _narrow_kana(run: str) -> str:
+    wide = unicodedata.normalize("NFKC", run)
+    # A voiced mark that joined nothing stays a visible mark rather than a combining one.
+    return wide.replace("\u3099", "\u309B").replace("\u309A", "\u309C")
+
+
+def _kanji_number(text: str) -> str:
+    """令和八年四月一日 -> 令和8年4月1日 (and 十, 二十一 ...)."""
+    def number(m: re.Match[str]) -> str:
+        run = m[0]
+        if "十" not in run:
+            return "".join(str(_KANJI_DIGITS[c]) for c in run)
+        tens, _, ones = run.partition("十")
+        return str((_KANJI_DIGITS[tens] if tens else 1) * 10 + (_KANJI_DIGITS[ones] if ones
+                                                                  else 0))
+    return re.sub(r"[〇零一二三四五六七八九十]+", number, text)
+
+
+def normalise_kana(text: str, script: str = "katakana") -> str:
+    """Furigana: hiragana, katakana and half-width kana are accepted; the result is in
+    ``script`` with spaces (ASCII or ideographic) collapsed to one ASCII space."""
+    folded = fold_width(text)
+    folded = jaconv.kata2hira(folded) if script == "hiragana" else jaconv.hira2kata(folded)
     return _SPACES.sub(" ", folded).strip()
 
 
 def parse_date(text: str) -> date:
-    """西暦 (2026-04-01, 2026/4/1, 2026年4月1日) or 和暦 (令和8年4月1日, R8.4.1, 令和元年...)."""
-    s = fold_width(text).strip()
+    """西暦 (2026-04-01, 2026/4/1, 2026年4月1日, 20260401) or 和暦 (令和8年4月1日, R8.4.1,
+    令和元年5月1日, 令和八年四月一日). A 和暦 date outside its era (平成31年5月1日) is refused:
+    no such date was ever written on a form."""
+    s = _kanji_number(fold_width(text)).strip()
     try:
         return date.fromisoformat(s)
     except ValueError:
         pass
-    if m := _SEIREKI.match(s):
+    if m := _SEIREKI.match(s) or _COMPACT.match(s):
         return date(int(m[1]), int(m[2]), int(m[3]))
     if m := _WAREKI.match(s):
-        era = next(e for e in ERAS if m[1] in (e[0], e[1]) or m[1].upper() == e[1])
+        index = next(i for i, e in enumerate(ERAS) if m[1] == e[0] or m[1].upper() == e[1])
+        name, _short, start = ERAS[index]
         year = 1 if m[2] == "元" else int(m[2])
-        result = date(era[2].year + year - 1, int(m[3]), int(m[4]))
-        nxt = ERAS[ERAS.index(era) - 1][2] if ERAS.index(era) else None
-        if result < era[2] or (nxt is not None and result >= nxt) or year < 1:
+        if year < 1:
+            raise ValueError("date outside the era")
+        result = date(start.year + year - 1, int(m[3]), int(m[4]))
+        end = ERAS[index - 1][2] if index else None
+        if result < start or (end is not None and result >= end):
             raise ValueError("date outside the era")
         return result
     raise ValueError("unrecognised date")
 
 
-def to_wareki(d: date) -> str:
-    """2026-04-01 -> 令和8年4月1日 (元年 for the first year)."""
+def era_of(d: date) -> tuple[str, int] | None:
+    """(era name, year of the era) or None before 明治."""
     for name, _short, start in ERAS:
         if d >= start:
-            year = d.year - start.year + 1
-            return f"{name}{'元' if year == 1 else year}年{d.month}月{d.day}日"
-    return f"{d.year}年{d.month}月{d.day}日"
+            return name, d.year - start.year + 1
+    return None
+
+
+def to_wareki(d: date, style: str = "long") -> str:
+    """2026-04-01 -> 令和8年4月1日 (``long``), R8.4.1 (``short``), 令和8年 (``year``).
+    The first year of an era is 元年 in the long forms."""
+    era = era_of(d)
+    if era is None:
+        return f"{d.year}年{d.month}月{d.day}日" if style != "short" else d.isoformat()
+    name, year = era
+    if style == "short":
+        short = next(e[1] for e in ERAS if e[0] == name)
+        return f"{short}{year}.{d.month}.{d.day}"
+    nen = "元" if year == 1 else str(year)
+    if style == "year":
+        return f"{name}{nen}年"
+    return f"{name}{nen}年{d.month}月{d.day}日"
 
 
 def clean(field: FieldSpec, raw: Any) -> Any:
@@ -214,7 +282,7 @@ def clean(field: FieldSpec, raw: Any) -> Any:
             raise FieldError("required")
         return [c.value for c in field.choices if c.value in values]
     if field.type == "consent":
-        given = raw in (True, "true", "on", "yes", "1", 1)
+        given = raw in (True, "true", "on", "yes", "y", "1", 1)
         if field.required and not given:
             raise FieldError("consent_required")
         return given
@@ -225,6 +293,8 @@ def clean(field: FieldSpec, raw: Any) -> Any:
             raise FieldError("required")
         return None
     if isinstance(raw, (list, dict)):
+        raise FieldError("invalid")
+    if isinstance(raw, bool) or (field.type not in ("number",) and isinstance(raw, float)):
         raise FieldError("invalid")
     text = _CONTROL.sub("", str(raw)).strip() if field.type != "textarea" else str(raw)
     return _CLEANERS[field.type](field, text)
@@ -242,32 +312,36 @@ def _length(field: FieldSpec, text: str) -> str:
 
 
 def _text(field: FieldSpec, text: str) -> str:
-    return _length(field, _SPACES.sub(" ", text))
+    return _length(field, _SPACES.sub(" ", fold_width(text)).strip())
 
 
 def _textarea(field: FieldSpec, text: str) -> str:
-    text = _CONTROL.sub("", text.replace("\r\n", "\n")).strip()
+    text = _CONTROL.sub("", fold_width(text.replace("\r\n", "\n").replace("\r", "\n"))).strip()
     return _length(field, text)
 
 
 def _name(field: FieldSpec, text: str) -> str:
-    # No NFKC: it would fold compatibility ideographs such as 﨑 into 崎 and change a name.
-    return _length(field, _SPACES.sub(" ", text))
+    # Only width is folded: NFKC/NFC would turn compatibility ideographs into other
+    # characters and change a person's name.
+    return _length(field, _SPACES.sub(" ", fold_width(text)).strip())
 
 
 def _kana(field: FieldSpec, text: str) -> str:
-    kana = normalise_kana(text)
-    if not _KATAKANA.match(kana):
+    kana = normalise_kana(text, field.script)
+    if not (_HIRAGANA if field.script == "hiragana" else _KATAKANA).match(kana):
         raise FieldError("invalid_kana")
     return _length(field, kana)
 
 
 def _number(field: FieldSpec, text: str) -> int | float:
-    s = fold_width(text).replace(",", "")
-    try:
-        value: int | float = int(s) if re.fullmatch(r"-?\d+", s) else float(s)
-    except ValueError:
-        raise FieldError("invalid_number") from None
+    s = fold_width(text).replace(",", "").replace("，", "").translate(_DASHES).strip()
+    if not re.fullmatch(r"-?(\d+(\.\d*)?|\.\d+)", s):
+        raise FieldError("invalid_number")
+    value: int | float = int(s) if re.fullmatch(r"-?\d+", s) else float(s)
+    if field.integer and not float(value).is_integer():
+        raise FieldError("not_integer")
+    if field.integer:
+        value = int(value)
     if value != value or value in (float("inf"), float("-inf")):
         raise FieldError("invalid_number")
     if field.min is not None and value < field.min:
@@ -307,7 +381,9 @@ def _email(field: FieldSpec, text: str) -> str:
 
 
 def _phone(field: FieldSpec, text: str) -> str:
-    s = fold_width(text).replace("ー", "-").replace("−", "-")
+    s = fold_width(text).translate(_DASHES)
+    if len(s) > 30:
+        raise FieldError("invalid_phone")
     try:
         number = phonenumbers.parse(s, "JP")
     except phonenumbers.NumberParseException:
@@ -320,7 +396,7 @@ def _phone(field: FieldSpec, text: str) -> str:
 
 
 def _postal(field: FieldSpec, text: str) -> str:
-    m = _POSTAL.match(fold_width(text).replace("〒", "").replace("ー", "-").strip())
+    m = _POSTAL.match(fold_width(text).replace("〒", "").translate(_DASHES).strip())
     if not m:
         raise FieldError("invalid_postal")
     return f"{m[1]}-{m[2]}"
@@ -333,25 +409,39 @@ _CLEANERS = {
 }
 
 
+Group = tuple[Condition | None, Iterable[FieldSpec]]
+
+
 def validate_answers(fields: Iterable[FieldSpec], raw: Mapping[str, Any], *, step_id: str,
                      data: Mapping[str, Any] | None = None
                      ) -> tuple[dict[str, Any], dict[str, FieldError]]:
     """Validate a whole set of answers. Fields hidden by their condition are dropped (a stale
     value is not kept); keys the definition does not have are errors (``unknown_field``).
     Returns (clean values, errors by field id)."""
-    fields = list(fields)
-    known = {f.id for f in fields}
+    return validate_groups([(None, fields)], raw, step_id=step_id, data=data)
+
+
+def validate_groups(groups: Iterable[Group], raw: Mapping[str, Any], *, step_id: str,
+                    data: Mapping[str, Any] | None = None
+                    ) -> tuple[dict[str, Any], dict[str, FieldError]]:
+    """``validate_answers`` for fields in groups (a form's sections), each group shown only
+    when its condition holds. Conditions see the answers of earlier fields as cleaned."""
+    groups = [(cond, list(fields)) for cond, fields in groups]
+    known = {f.id for _cond, fields in groups for f in fields}
     errors: dict[str, FieldError] = {k: FieldError("unknown_field") for k in raw
                                      if k not in known}
     values: dict[str, Any] = {}
-    for f in fields:
-        if not condition_met(f.show_if, data or {}, step_id, values):
+    for cond, fields in groups:
+        if not condition_met(cond, data or {}, step_id, values):
             continue
-        try:
-            value = clean(f, raw.get(f.id))
-        except FieldError as exc:
-            errors[f.id] = exc
-            continue
-        if value is not None:
-            values[f.id] = value
+        for f in fields:
+            if not condition_met(f.show_if, data or {}, step_id, values):
+                continue
+            try:
+                value = clean(f, raw.get(f.id))
+            except FieldError as exc:
+                errors[f.id] = exc
+                continue
+            if value is not None:
+                values[f.id] = value
     return values, errors
