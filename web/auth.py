@@ -6,7 +6,9 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 import structlog
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint, Response, flash, redirect, render_template, request, session, url_for,
+)
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
@@ -66,6 +68,7 @@ def login() -> Response | str:
             error = messages.message("login_failed")
         else:
             db.session.commit()
+            session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME (8 h)
             login_user(user)
             log.info("login", staff_id=user.id)
             return redirect(_safe_next(request.args.get("next")))  # type: ignore[return-value]

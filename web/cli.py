@@ -109,6 +109,7 @@ def revoke_token(email: str, prefix: str) -> None:
 
 
 @click.command("demo")
+@with_appcontext
 @click.option("--email", default="demo@example.jp")
 def demo(email: str) -> None:
     """Prepare the embedded demo: a demo admin (printed) and the workflows' slots."""
@@ -136,12 +137,14 @@ def demo(email: str) -> None:
 
 
 def init_app(app: Flask) -> None:
+    app.cli.add_command(workflows_cli)  # also a plugin command, for when the app can't start
     app.cli.add_command(staff_cli)
     app.cli.add_command(demo)
     app.cli.add_command(i18n_missing)
 
 
 @click.command("i18n-missing")
+@with_appcontext
 def i18n_missing() -> None:
     """Print untranslated strings as .po entries, grouped by file (exit 1 if any)."""
     from web.i18n import missing

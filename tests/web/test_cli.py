@@ -1,0 +1,68 @@
+"""The public command-line contract: staff create / token / revoke-token, workflows list."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from engine.models import ApiToken, StaffUser
+from web.extensions import db
+
+
+def test_staff_create_and_token(app, runner, client):
+    result = runner.invoke(args=["staff", "create", "Kakari@Example.jp", "--role", "staff",
+                                 "--workflow", "boshi-techo", "--counter", "hoken-center"])
+    assert result.exit_code == 0, result.output
+    assert "password: " in result.output  # generated and shown once
+    token = runner.invoke(args=["staff", "token", "kakari@example.jp"]).output.splitlines()[-1]
+    assert token.startswith("mdg_") and len(token) > 40
+    with app.app_context():
+        user = db.session.scalar(select(StaffUser))
+        assert user.email == "kakari@example.jp" and user.workflows == ["boshi-techo"]
+        stored = db.session.scalar(select(ApiToken))
+        assert stored.token_hash != token and token not in stored.token_hash
+    ok = client.get("/api/v1/workflows", headers={"Authorization": f"Bearer {token}"})
+    assert ok.status_code == 200
+
+
+def test_revoked_token_is_refused(app, runner, client, make_staff):
+    make_staff()
+    token = runner.invoke(args=["staff", "token", "staff@example.jp"]).output.splitlines()[-1]
+    from web.api import staff_user  # noqa: F401  (the bearer check used by staff calls)
+    out = runner.invoke(args=["staff", "revoke-token", "staff@example.jp", token[:12]])
+    assert "revoked 1 token(s)" in out.output
+    with app.test_request_context(headers={"Authorization": f"Bearer {token}"}):
+        import pytest
+
+        from web.api import Unauthorized, staff_user
+        with pytest.raises(Unauthorized):
+            staff_user()
+
+
+def test_bad_role_and_short_password_are_clear_errors(runner):
+    result = runner.invoke(args=["staff", "create", "a@example.jp", "--role", "boss"])
+    assert result.exit_code != 0 and "boss" in result.output
+    result = runner.invoke(args=["staff", "create", "a@example.jp", "--role", "staff",
+                                 "--password", "short"])
+    assert result.exit_code != 0 and "too_short" in result.output
+
+
+def test_duplicate_staff(runner, make_staff):
+    make_staff()
+    result = runner.invoke(args=["staff", "create", "staff@example.jp", "--role", "staff"])
+    assert result.exit_code != 0 and "staff_exists" in result.output
+
+
+def test_workflows_list(runner):
+    result = runner.invoke(args=["workflows", "list"])
+    assert "boshi-techo" in result.output and "visit(booking)" in result.output
+
+
+def test_demo_prints_a_login_and_is_idempotent(app, runner):
+    first = runner.invoke(args=["demo"])
+    assert first.exit_code == 0, first.output
+    assert "demo@example.jp / " in first.output
+    password = first.output.split("demo@example.jp / ")[1].split()[0]
+    second = runner.invoke(args=["demo"])
+    assert f"demo@example.jp / {password}" in second.output
+    with app.app_context():
+        assert len(db.session.scalars(select(StaffUser)).all()) == 1

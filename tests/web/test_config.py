@@ -1,0 +1,43 @@
+"""Settings: none needed for the embedded default; production lists every problem at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from web import config
+
+
+def test_embedded_default_needs_no_settings(tmp_path):
+    settings = config.load(str(tmp_path / "instance"), env={})
+    assert settings["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///")
+    assert len(settings["SECRET_KEY"]) >= 32
+    assert settings["REDIS_URL"] is None and settings["SMTP_HOST"] is None
+    # The generated secret is kept, so sessions and links survive a restart.
+    assert config.load(str(tmp_path / "instance"), env={})["SECRET_KEY"] == settings["SECRET_KEY"]
+    assert (tmp_path / "instance" / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_production_reports_every_bad_or_missing_value(tmp_path):
+    env = {"APP_ENV": "production", "SECRET_KEY": "short", "BASE_URL": "http://city.example",
+           "REDIS_URL": "http://nope", "SMTP_PORT": "smtp", "DATABASE_URL": "mysql://x"}
+    with pytest.raises(config.ConfigError) as info:
+        config.load(str(tmp_path), env=env)
+    text = str(info.value)
+    for expected in ("DATABASE_URL: unsupported scheme", "SECRET_KEY must be set",
+                     "BASE_URL must use https", "REDIS_URL must start with redis://",
+                     "SMTP_PORT must be a port number", "SMTP_HOST is required",
+                     "MAIL_FROM is required"):
+        assert expected in text
+    assert len(info.value.problems) == 7
+
+
+def test_production_with_good_settings(tmp_path):
+    env = {"APP_ENV": "production", "SECRET_KEY": "k" * 40,
+           "BASE_URL": "https://yoyaku.city.example", "REDIS_URL": "redis://127.0.0.1:6379/0",
+           "SMTP_HOST": "smtp.city.example", "MAIL_FROM": "yoyaku@city.example",
+           "DATABASE_URL": "postgres://app:pw@db/app"}
+    settings = config.load(str(tmp_path), env=env)
+    assert settings["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://app:pw@db/app"
+    assert settings["SESSION_COOKIE_SECURE"] is True
+    assert settings["SESSION_COOKIE_NAME"] == "__Host-session"
+    assert settings["SMTP_PORT"] == 587
