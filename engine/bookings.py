@@ -1,0 +1,437 @@
+"""Booking a place: hold, confirm, book in one go, cancel, reschedule, expire, waitlist.
+
+Rules a reader could not guess from the names:
+
+* Every place is taken by ``capacity.take`` (one conditional UPDATE) inside the caller's
+  transaction; ``Slot.booked`` always equals the number of bookings in PLACE_STATUSES.
+* A hold expires by time: a held booking past ``hold_expires_at`` no longer keeps its place
+  for anyone looking at or booking the slot (the place is reclaimed on the spot), whether or
+  not the periodic sweep has run.
+* Every status change of a booking is a conditional UPDATE guarded by the status it had
+  (and, for a reschedule, the slot), so two requests acting on the same booking at once
+  cannot both succeed and give a place back twice.
+* Locks are taken in one order: the person's advisory lock (PostgreSQL), then slot rows in
+  ascending id. A reschedule gives back/takes its two slots in that order.
+* Engine functions flush; the caller commits once. On an error nothing may be committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from engine import capacity, runtime, slots
+from engine.errors import Conflict, Gone, Invalid, NotFound
+from engine.fields import validate_answers
+from engine.models import Booking, Case, IdempotencyKey, Slot, WaitlistEntry
+from engine.spec import Catalog, WorkflowSpec
+from engine.steps.booking import Params
+
+
+@dataclass(frozen=True)
+class Env:
+    """What the booking operations need besides their arguments."""
+
+    session: Session
+    catalog: Catalog
+    now: datetime
+    actor: str = "citizen"
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    links: Callable[[Case, str], str] | None = None
+
+    def ctx(self, case: Case, actor: str | None = None) -> runtime.Context:
+        return runtime.context(self.session, self.catalog, case, actor=actor or self.actor,
+                               now=self.now, settings=self.settings, links=self.links)
+
+
+def booking_step(spec: WorkflowSpec, step_id: str | None = None) -> Params:
+    for step in spec.steps_of("booking"):
+        if step_id is None or step.id == step_id:
+            return step  # type: ignore[return-value]
+    raise NotFound("no_booking_step")
+
+
+def step_of(env: Env, booking: Booking) -> tuple[WorkflowSpec, Params]:
+    spec = env.catalog.for_case(env.session, booking.case.workflow_id,
+                                booking.case.workflow_version)
+    return spec, booking_step(spec, booking.step_id)
+
+
+# --- slots --------------------------------------------------------------------------------
+
+def bookable_slot(env: Env, spec: WorkflowSpec, step: Params, slot_id: int) -> Slot:
+    """The slot, if a citizen may book it now (not full: that is for ``take`` to find)."""
+    slot = env.session.get(Slot, slot_id)
+    if slot is None or slot.workflow_id != spec.id or slot.step_id != step.id:
+        raise NotFound("unknown_slot")
+    first, last = slots.window(step, env.now)
+    if slot.starts_at <= env.now:
+        raise Conflict("slot_past")
+    if slot.starts_at < first:
+        raise Conflict("slot_too_soon", minutes=step.min_notice_minutes)
+    if slot.starts_at > last:
+        raise Conflict("slot_too_far", days=step.book_ahead_days)
+    is_event = any(ev.start == slot.starts_at for ev in step.schedule.events)
+    if slot.closed or (not is_event and slots.closed_day(step.schedule,
+                                                        slots.local_date(slot.starts_at))):
+        raise Conflict("slot_closed")
+    return slot
+
+
+def _take(env: Env, slot: Slot) -> None:
+    if capacity.take(env.session, slot.id):
+        return
+    if expire_stale(env, slot_id=slot.id) and capacity.take(env.session, slot.id):
+        return
+    raise Conflict("slot_full", slot_id=slot.id)
+
+
+# --- status changes -------------------------------------------------------------------------
+
+def _move(session: Session, booking: Booking, event: str, **values: Any) -> str:
+    """Move ``booking`` by BOOKING_TRANSITIONS, guarded by its current status (and slot)."""
+    target = runtime.next_state(runtime.BOOKING_TRANSITIONS, booking.status, event)
+    result = session.execute(
+        update(Booking).where(Booking.id == booking.id, Booking.status == booking.status,
+                              Booking.slot_id == booking.slot_id)
+        .values(status=target, **values).execution_options(synchronize_session=False))
+    if int(getattr(result, "rowcount", 0) or 0) != 1:
+        raise Conflict("booking_changed")  # another request moved it first
+    for key, value in {"status": target, **values}.items():
+        set_committed_value(booking, key, value)
+    return target
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(slots.TOKYO).isoformat()
+
+
+def _store(session: Session, case: Case, step: Params, slot: Slot,
+           values: Mapping[str, Any] | None = None) -> None:
+    """What other steps read: the answers plus the slot (start/end with +09:00)."""
+    where = {"start": _iso(slot.starts_at), "end": _iso(slot.ends_at),
+             "date": slots.local_date(slot.starts_at).isoformat(), "counter": step.counter,
+             "slot_id": slot.id, "reference": case.reference}
+    if values is None:
+        runtime.set_step_data(session, case, step.id, where, merge=True)
+    else:
+        runtime.set_step_data(session, case, step.id, {**values, **where})
+
+
+def _validate(step: Params, answers: Mapping[str, Any], case: Case | None) -> dict[str, Any]:
+    if not isinstance(answers, Mapping):
+        raise Invalid(fields={"answers": "invalid"})
+    values, errors = validate_answers(step.fields, answers, step_id=step.id,
+                                      data=(case.data if case else None) or {})
+    if errors:
+        raise Invalid(fields=errors)  # type: ignore[arg-type]
+    return values
+
+
+def email_key(step: Params, values: Mapping[str, Any]) -> str | None:
+    fid = step.email_field()
+    value = values.get(fid) if fid else None
+    return str(value).strip().lower() if value else None
+
+
+def _check_person(env: Env, spec: WorkflowSpec, step: Params, key: str | None,
+                  exclude: int | None = None) -> None:
+    """At most ``per_person_limit`` upcoming confirmed bookings per email in the workflow.
+    On PostgreSQL an advisory lock per (workflow, email) serialises one person's requests;
+    SQLite serialises every write transaction anyway."""
+    if not step.per_person_limit or not key:
+        return
+    if env.session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.sha256(f"{spec.id}\0{key}".encode()).digest()
+        lock = int.from_bytes(digest[:8], "big", signed=True)
+        env.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
+    count = env.session.scalar(
+        select(func.count(Booking.id)).join(Slot, Booking.slot_id == Slot.id).where(
+            Booking.workflow_id == spec.id, Booking.email_key == key,
+            Booking.status == "confirmed", Slot.ends_at > env.now,
+            Booking.id != (exclude or 0)))
+    if (count or 0) >= step.per_person_limit:
+        raise Conflict("per_person_limit", limit=step.per_person_limit)
+
+
+# --- citizen operations ---------------------------------------------------------------------
+
+def hold(env: Env, spec: WorkflowSpec, step: Params, slot_id: int, *,
+         locale: str = "ja") -> Booking:
+    """Keep a place for ``hold_minutes`` while the citizen fills in the details (a new case)."""
+    slot = bookable_slot(env, spec, step, slot_id)
+    case = runtime.start_case(env.session, spec, actor=env.actor, now=env.now, locale=locale)
+    _take(env, slot)
+    booking = Booking(case=case, workflow_id=spec.id, step_id=step.id, slot_id=slot.id,
+                      status="held", created_at=env.now,
+                      hold_expires_at=env.now + timedelta(minutes=step.hold_minutes))
+    env.session.add(booking)
+    env.session.flush()
+    runtime.apply(env.ctx(case), "held", step=step.id,
+                  detail={"booking_id": booking.id, "slot_id": slot.id})
+    return booking
+
+
+def confirm(env: Env, booking: Booking, answers: Mapping[str, Any]) -> Booking:
+    """Turn a live hold into a booking with the citizen's details."""
+    spec, step = step_of(env, booking)
+    if booking.status == "expired" or (booking.status == "held" and booking.hold_expires_at
+                                       and booking.hold_expires_at <= env.now):
+        raise Gone("hold_expired")
+    if booking.status != "held":
+        raise Conflict("not_held")
+    values = _validate(step, answers, booking.case)
+    key = email_key(step, values)
+    _check_person(env, spec, step, key, exclude=booking.id)
+    _move(env.session, booking, "confirm", confirmed_at=env.now, email_key=key,
+          hold_expires_at=None)
+    _store(env.session, booking.case, step, booking.slot, values)
+    runtime.apply(env.ctx(booking.case), "booked", step=step.id,
+                  detail={"booking_id": booking.id})
+    return booking
+
+
+def book(env: Env, spec: WorkflowSpec, step: Params, slot_id: int,
+         answers: Mapping[str, Any], *, locale: str = "ja") -> Booking:
+    """Take a place and confirm it in one transaction (the API). Checks cheapest first:
+    answers (422), the person's limit, the slot (404/409), then the place (409 slot_full)."""
+    values = _validate(step, answers, None)
+    key = email_key(step, values)
+    _check_person(env, spec, step, key)
+    slot = bookable_slot(env, spec, step, slot_id)
+    case = runtime.start_case(env.session, spec, actor=env.actor, now=env.now, locale=locale)
+    _store(env.session, case, step, slot, values)
+    _take(env, slot)  # last: the slot's row lock is held from here to the commit
+    booking = Booking(case=case, workflow_id=spec.id, step_id=step.id, slot_id=slot.id,
+                      status="confirmed", email_key=key, created_at=env.now,
+                      confirmed_at=env.now)
+    env.session.add(booking)
+    env.session.flush()
+    runtime.apply(env.ctx(case), "booked", step=step.id, detail={"booking_id": booking.id})
+    return booking
+
+
+def _deadline(step: Params, booking: Booking, now: datetime) -> None:
+    if booking.slot.starts_at - timedelta(hours=step.cancel_deadline_hours) <= now:
+        raise Conflict("deadline_passed", hours=step.cancel_deadline_hours)
+
+
+def cancel(env: Env, booking: Booking, *, by_staff: bool = False) -> Booking:
+    """Cancel and give the place back (first to the waitlist). Citizens only until the
+    deadline; staff at any time."""
+    spec, step = step_of(env, booking)
+    if booking.status in ("cancelled", "expired"):
+        raise Conflict("already_cancelled")
+    if booking.status == "confirmed" and not by_staff:
+        _deadline(step, booking, env.now)
+    slot = booking.slot
+    _move(env.session, booking, "cancel", cancelled_at=env.now)
+    capacity.give_back(env.session, slot.id)
+    runtime.apply(env.ctx(booking.case), "cancelled", step=step.id,
+                  detail={"booking_id": booking.id})
+    offer_next(env, spec, step, slot)
+    return booking
+
+
+def reschedule(env: Env, booking: Booking, slot_id: int) -> Booking:
+    """Move a confirmed booking to another slot: the new place is taken and the old one given
+    back in the same transaction, so it never holds two places and never loses one."""
+    spec, step = step_of(env, booking)
+    if booking.status != "confirmed":
+        raise Conflict("not_confirmed")
+    _deadline(step, booking, env.now)
+    old = booking.slot
+    if slot_id == old.id:
+        raise Conflict("same_slot")
+    new = bookable_slot(env, spec, step, slot_id)
+    if new.id < old.id:
+        _take(env, new)
+        capacity.give_back(env.session, old.id)
+    else:
+        capacity.give_back(env.session, old.id)
+        try:
+            _take(env, new)
+        except Conflict:
+            if not capacity.take(env.session, old.id):  # we hold its row lock: cannot fail
+                raise RuntimeError("could not restore the old place") from None
+            raise
+    _move(env.session, booking, "reschedule", slot_id=new.id, sequence=booking.sequence + 1)
+    env.session.expire(booking, ["slot"])
+    _store(env.session, booking.case, step, new)
+    runtime.apply(env.ctx(booking.case), "rescheduled", step=step.id,
+                  detail={"booking_id": booking.id, "from_slot": old.id, "to_slot": new.id})
+    offer_next(env, spec, step, old)
+    return booking
+
+
+# --- expiry and the waitlist ----------------------------------------------------------------
+
+def expire_stale(env: Env, *, slot_id: int | None = None, offer: bool = False) -> int:
+    """Reclaim the places of holds whose time ran out; returns how many. With ``offer``
+    (the periodic sweep) freed places go to the slots' waitlists."""
+    query = select(Booking).where(Booking.status == "held", Booking.hold_expires_at <= env.now)
+    if slot_id is not None:
+        query = query.where(Booking.slot_id == slot_id)
+    freed: dict[int, Slot] = {}
+    reclaimed = 0
+    for booking in env.session.scalars(query.order_by(Booking.slot_id, Booking.id)).all():
+        try:
+            _move(env.session, booking, "expire")
+        except Conflict:
+            continue  # another request reclaimed or confirmed it first
+        capacity.give_back(env.session, booking.slot_id)
+        env.session.execute(
+            update(WaitlistEntry).where(WaitlistEntry.case_id == booking.case_id,
+                                        WaitlistEntry.status == "offered")
+            .values(status="lapsed").execution_options(synchronize_session=False))
+        runtime.apply(env.ctx(booking.case, "system"), "hold_expired", step=booking.step_id,
+                      detail={"booking_id": booking.id})
+        freed[booking.slot_id] = booking.slot
+        reclaimed += 1
+    if offer:
+        for sid in sorted(freed):
+            spec, step = step_of_slot(env, freed[sid])
+            if spec is not None and step is not None:
+                offer_next(env, spec, step, freed[sid])
+    return reclaimed
+
+
+def step_of_slot(env: Env, slot: Slot) -> tuple[WorkflowSpec | None, Params | None]:
+    spec = env.catalog.specs.get(slot.workflow_id)
+    if spec is None:
+        return None, None
+    try:
+        return spec, booking_step(spec, slot.step_id)
+    except NotFound:
+        return None, None
+
+
+def slot_is_full(env: Env, slot: Slot) -> bool:
+    free = slots.available(env.session, *_spec_step(env, slot), slot.starts_at,
+                           slot.starts_at + timedelta(microseconds=1), now=env.now)
+    return not free or free[0].remaining <= 0
+
+
+def _spec_step(env: Env, slot: Slot) -> tuple[WorkflowSpec, Params]:
+    spec, step = step_of_slot(env, slot)
+    if spec is None or step is None:
+        raise NotFound("unknown_slot")
+    return spec, step
+
+
+def join_waitlist(env: Env, spec: WorkflowSpec, step: Params, slot_id: int,
+                  answers: Mapping[str, Any], *, locale: str = "ja") -> WaitlistEntry:
+    """Queue for a full slot (a case of its own, with the details but no booking yet)."""
+    if not step.waitlist:
+        raise Conflict("waitlist_closed")
+    slot = bookable_slot(env, spec, step, slot_id)
+    if not slot_is_full(env, slot):
+        raise Conflict("slot_not_full")
+    values = _validate(step, answers, None)
+    key = email_key(step, values)
+    if key and env.session.scalar(
+            select(func.count(WaitlistEntry.id)).join(Case, WaitlistEntry.case_id == Case.id)
+            .where(WaitlistEntry.slot_id == slot.id,
+                   WaitlistEntry.status.in_(("waiting", "offered")),
+                   func.lower(Case.data[step.id][step.email_field() or ""].as_string()) == key)):
+        raise Conflict("already_waiting")
+    case = runtime.start_case(env.session, spec, actor=env.actor, now=env.now, locale=locale)
+    runtime.set_step_data(env.session, case, step.id, values)
+    entry = WaitlistEntry(slot_id=slot.id, case=case, step_id=step.id, status="waiting",
+                          created_at=env.now)
+    env.session.add(entry)
+    env.session.flush()
+    runtime.apply(env.ctx(case), "waitlisted", step=step.id, detail={"entry_id": entry.id})
+    return entry
+
+
+def offer_next(env: Env, spec: WorkflowSpec, step: Params, slot: Slot) -> int:
+    """Offer free places of ``slot`` to the first people waiting: each gets the place held
+    for ``waitlist_offer_minutes`` (never past the booking window) and an email."""
+    offered = 0
+    first, _last = slots.window(step, env.now)
+    until = min(env.now + timedelta(minutes=step.waitlist_offer_minutes),
+                slot.starts_at - timedelta(minutes=step.min_notice_minutes))
+    if not step.waitlist or slot.closed or slot.starts_at < first or until <= env.now:
+        return 0
+    while True:
+        entry = env.session.scalar(
+            select(WaitlistEntry).where(WaitlistEntry.slot_id == slot.id,
+                                        WaitlistEntry.status == "waiting")
+            .order_by(WaitlistEntry.id).limit(1))
+        if entry is None or not capacity.take(env.session, slot.id):
+            return offered
+        claimed = env.session.execute(
+            update(WaitlistEntry).where(WaitlistEntry.id == entry.id,
+                                        WaitlistEntry.status == "waiting")
+            .values(status="offered", offer_expires_at=until)
+            .execution_options(synchronize_session=False))
+        if int(getattr(claimed, "rowcount", 0) or 0) != 1:
+            capacity.give_back(env.session, slot.id)
+            continue
+        env.session.refresh(entry)
+        env.session.add(Booking(case_id=entry.case_id, workflow_id=spec.id, step_id=step.id,
+                                slot_id=slot.id, status="held", hold_expires_at=until,
+                                created_at=env.now))
+        env.session.flush()
+        runtime.apply(env.ctx(entry.case, "system"), "waitlist_offer", step=step.id,
+                      detail={"entry_id": entry.id})
+        offered += 1
+
+
+def accept_offer(env: Env, entry: WaitlistEntry) -> Booking:
+    """The person offered a place takes it, with the details they gave when joining."""
+    if entry.status == "accepted":
+        raise Conflict("offer_taken")
+    if entry.status != "offered" or (entry.offer_expires_at and
+                                     entry.offer_expires_at <= env.now):
+        raise Gone("offer_expired")
+    booking = env.session.scalar(select(Booking).where(
+        Booking.case_id == entry.case_id, Booking.step_id == entry.step_id))
+    if booking is None:
+        raise Gone("offer_expired")
+    answers = {k: v for k, v in ((entry.case.data or {}).get(entry.step_id) or {}).items()}
+    _spec, step = step_of(env, booking)
+    answers = {f.id: answers[f.id] for f in step.fields if f.id in answers}
+    confirm(env, booking, answers)
+    entry.status = "accepted"
+    env.session.flush()
+    return booking
+
+
+# --- idempotency ----------------------------------------------------------------------------
+
+def replayed(session: Session, scope: str, key: str) -> IdempotencyKey | None:
+    return session.scalar(select(IdempotencyKey).where(IdempotencyKey.scope == scope,
+                                                       IdempotencyKey.key == key))
+
+
+def claim(session: Session, scope: str, key: str, *, now: datetime) -> IdempotencyKey:
+    """Record the key first in the transaction: a concurrent duplicate blocks on the unique
+    index until this commits and then fails with IntegrityError (the caller replays)."""
+    row = IdempotencyKey(scope=scope, key=key, created_at=now, response={})
+    session.add(row)
+    session.flush()
+    return row
+
+
+def places_leak(session: Session) -> list[tuple[int, int, int]]:
+    """Slots whose counter disagrees with their bookings: (slot id, booked, rows). Empty
+    when everything is right; used by tests and the benchmark."""
+    from engine.models.booking import PLACE_STATUSES
+
+    counts = (select(Booking.slot_id, func.count().label("n"))
+              .where(Booking.status.in_(PLACE_STATUSES)).group_by(Booking.slot_id).subquery())
+    rows = session.execute(
+        select(Slot.id, Slot.booked, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.slot_id == Slot.id)
+        .where(or_(Slot.booked != func.coalesce(counts.c.n, 0),
+                   and_(Slot.booked > Slot.capacity)))).all()
+    return [(int(a), int(b), int(c)) for a, b, c in rows]
