@@ -10,10 +10,13 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: run test test-sqlite test-postgres install lint migration bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml tests/browser/package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	@# axe-core, for the accessibility checks of the browser tests (test-only, never served)
+	@if command -v npm >/dev/null; then npm ci --silent --no-audit --no-fund --prefix tests/browser; \
+	  else echo "npm not found: browser accessibility checks will be skipped"; fi
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -16,6 +16,7 @@ from werkzeug.serving import make_server
 from tests.services import CHROMIUM, need_chromium
 
 ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts"
+AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-dev-shm-usage"]
@@ -35,8 +36,10 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+    # bypass_csp lets the test inject axe-core into pages whose CSP forbids other scripts.
     return {**browser_context_args, "viewport": {"width": 390, "height": 844},
-            "locale": "ja-JP", "timezone_id": "Asia/Tokyo", "device_scale_factor": 1}
+            "locale": "ja-JP", "timezone_id": "Asia/Tokyo", "device_scale_factor": 1,
+            "bypass_csp": True}
 
 
 class LiveServer:
@@ -70,3 +73,21 @@ def shot(page: Any, request: pytest.FixtureRequest) -> Callable[[str], Path]:
         page.screenshot(path=str(path), full_page=True)
         return path
     return take
+
+
+@pytest.fixture
+def axe(page: Any) -> Callable[[], list[dict[str, Any]]]:
+    """Run axe-core (WCAG 2.0/2.1/2.2 A and AA rules) on the current page and fail on any
+    violation, listing each rule and the elements it found."""
+    def check() -> list[dict[str, Any]]:
+        if not AXE.exists():
+            from tests.services import need
+            need(False, f"axe-core at {AXE} (make installs it with npm)")
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate("""async () => (await axe.run(document, {runOnly: {type: 'tag',
+            values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']}})).violations""")
+        summary = [f"{v['id']} ({v['impact']}): {v['help']} -> "
+                   + ", ".join(n["target"][0] for n in v["nodes"][:5]) for v in result]
+        assert summary == [], "accessibility violations:\n" + "\n".join(summary)
+        return result
+    return check
