@@ -6,3 +6,11 @@ from __future__ import annotations
 from flask import Blueprint
 
 BLUEPRINTS: list[Blueprint] = []
+
+from web.steps import checkin as _checkin  # noqa: E402
+
+BLUEPRINTS.append(_checkin.bp)
+from web.steps import document as _document  # noqa: E402
+from web.steps import form as _form  # noqa: E402
+
+BLUEPRINTS.extend([_form.bp, _document.bp])

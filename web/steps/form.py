@@ -1,0 +1,205 @@
+"""Form step pages: the questionnaire reached from a link (``/f/<token>``) and a form-first
+workflow started from a poster or the home page (``/forms/<workflow>``).
+
+The HTML form class is built from the step's definition with Flask-WTF (one class per
+workflow version and step, cached); it renders the fields and carries the CSRF token. The
+answers themselves are validated by ``engine.fields`` — the same rules as the JSON API.
+A GET never writes: the prefill shown is recorded in the history when the citizen first
+saves or submits.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+from wtforms import (BooleanField, Field, SelectField, SelectMultipleField, StringField,
+                     TextAreaField)
+
+from engine import forms, tokens
+from engine.errors import Invalid, NotFound
+from engine.fields import Condition, FieldSpec, condition_met
+from engine.models import Case
+from engine.spec import WorkflowSpec
+from engine.steps.form import Params as FormStep
+from web import messages
+from web.context import actor, case_context, catalog, now, token_key
+from web.errors import field_messages
+from web.extensions import db
+from web.i18n import current_locale, local
+from web.links import link
+
+bp = Blueprint("form", __name__)
+
+messages.register(messages={
+    "form_closed": _l("The answers can no longer be changed: the deadline has passed."),
+    "case_not_active": _l("This procedure has ended or was cancelled."),
+    "unknown_step": _l("This form does not exist."),
+    "not_a_form_workflow": _l("This procedure does not start with a form."),
+    "document_unavailable": _l("The document could not be produced."),
+}, fields={"not_integer": _l("Enter a whole number.")})
+
+
+# --- form classes ---------------------------------------------------------------------------
+
+def _wtf_field(f: FieldSpec) -> Field:
+    choices = [(c.value, c.label.ja) for c in f.choices]
+    if f.type == "textarea":
+        return TextAreaField()
+    if f.type in ("choice", "select"):
+        return SelectField(choices=choices, validate_choice=False)
+    if f.type == "yesno":
+        return SelectField(choices=[("yes", "yes"), ("no", "no")], validate_choice=False)
+    if f.type == "multichoice":
+        return SelectMultipleField(choices=choices, validate_choice=False)
+    if f.type == "consent":
+        return BooleanField()
+    return StringField()  # dates take 和暦 text, numbers full-width digits: all typed text
+
+
+@cache
+def form_class(workflow: str, version: str, step_id: str) -> type[FlaskForm]:
+    """One class per workflow version and step; never changed after it is built (classes
+    are shared between threads)."""
+    spec = catalog().for_case(db.session, workflow, version)
+    step = forms.form_step(spec, step_id)
+    attrs = {f.id: _wtf_field(f) for f in step.all_fields()}
+    return type(f"Form_{step_id}", (FlaskForm,), attrs)
+
+
+def raw_answers(step: FormStep) -> dict[str, Any]:
+    """The posted answers, keyed by field id; unknown keys are kept so the engine can refuse
+    them. Buttons and the CSRF token are not answers."""
+    out: dict[str, Any] = {}
+    multi = {f.id for f in step.all_fields() if f.type == "multichoice"}
+    for key in request.form:
+        if key in ("csrf_token", "action"):
+            continue
+        out[key] = request.form.getlist(key) if key in multi else request.form.get(key)
+    return out
+
+
+# --- views ----------------------------------------------------------------------------------
+
+def _resolve(token: str) -> tuple[Case, WorkflowSpec, FormStep]:
+    """The case and form step a link names. The purpose is ``form:<step>``; the tag tells
+    which step without a database lookup, and a forged link is refused before any."""
+    key = token_key()
+    step_ids = {s.id for spec in catalog() for s in spec.steps if s.type == "form"}
+    for step_id in sorted(step_ids):
+        if tokens.check_tag(key, f"form:{step_id}", token):
+            row = tokens.resolve(db.session, token, f"form:{step_id}", key=key, now=now())
+            case = row.case
+            spec = catalog().for_case(db.session, case.workflow_id, case.workflow_version)
+            return case, spec, forms.form_step(spec, step_id)
+    raise tokens.Forged()
+
+
+@bp.route("/f/<token>", methods=["GET", "POST"])
+def fill(token: str) -> Any:
+    case, spec, step = _resolve(token)
+    if request.method == "GET":
+        return _page(case, spec, step, initial=forms.initial(case, step))
+    case = forms.lock(db.session, case)
+    raw = raw_answers(step)
+    ctx = case_context(case)
+    try:
+        if request.form.get("action") == "save":
+            forms.save_draft(ctx, step, raw)
+            flash(_("Your answers were saved as a draft. They have not been sent yet."),
+                  "success")
+        else:
+            forms.submit(ctx, step, raw)
+            flash(_("Your answers were sent."), "success")
+    except Invalid as exc:
+        db.session.rollback()
+        case = db.session.get(Case, case.id) or case
+        return _page(case, spec, step, initial=raw, errors=exc.fields, status=422)
+    db.session.commit()
+    return redirect(url_for("form.fill", token=token), 303)
+
+
+@bp.route("/forms/<workflow>", methods=["GET", "POST"])
+def start(workflow: str) -> Any:
+    """A form-first workflow: the page shows the empty form; the case starts only when the
+    citizen saves or submits (a GET, e.g. a poster scanned by a phone, writes nothing)."""
+    spec = catalog().specs.get(workflow)
+    if spec is None:
+        raise NotFound("not_found")
+    step = spec.steps[0]
+    if not isinstance(step, FormStep):
+        raise NotFound("not_a_form_workflow")
+    if request.method == "GET":
+        return _page(None, spec, step, initial={})
+    raw = raw_answers(step)
+    case = forms.start(db.session, spec, actor=actor(), now=now(), locale=current_locale(),
+                       source=request.args.get("src", "")[:32] or None)
+    ctx = case_context(case)
+    try:
+        if request.form.get("action") == "save":
+            forms.save_draft(ctx, step, raw)
+            flash(_("Your answers were saved as a draft. Bookmark this page: its address is "
+                    "your personal link to come back."), "success")
+        else:
+            forms.submit(ctx, step, raw)
+            flash(_("Your answers were sent. Bookmark this page to see or change them."),
+                  "success")
+    except Invalid as exc:
+        db.session.rollback()
+        return _page(None, spec, step, initial=raw, errors=exc.fields, status=422)
+    token = link(case, step.id).rsplit("/", 1)[1]
+    db.session.commit()
+    return redirect(url_for("form.fill", token=token), 303)
+
+
+def _page(case: Case | None, spec: WorkflowSpec, step: FormStep, *, initial: dict[str, Any],
+          errors: dict[str, Any] | None = None, status: int = 200) -> Response:
+    loc = current_locale()
+    st = forms.status(case, step) if case is not None else None
+    closed = case is not None and not forms.is_open(case, step, now())
+    data = forms.answers(case) if case is not None else {}
+    form = form_class(spec.id, spec.version, step.id)(formdata=None, data=initial)
+    limit = forms.deadline(case, step) if case is not None else None
+    html = render_template(
+        "steps/form/fill.html", spec=spec, step=step, form=form, case=case, status=st,
+        closed=closed, values=initial, errors=field_messages(errors or {}),
+        deadline=local(limit) if limit else None, loc=loc,
+        visible=lambda cond: _outside_condition_met(cond, step, data),
+        condition_text=lambda cond: condition_text(cond, step, loc),
+        action=request.path)
+    return Response(html, status=status, mimetype="text/html")
+
+
+def _outside_condition_met(cond: Condition | None, step: FormStep,
+                           data: dict[str, Any]) -> bool:
+    """Conditions on other steps' answers are known now: a section they hide is not shown.
+    Conditions on this form's own answers are shown with a hint (and toggled by form.js)."""
+    if cond is None or cond.field.rpartition(".")[0] in ("", step.id):
+        return True
+    return condition_met(cond, data, step.id, {})
+
+
+def condition_text(cond: Condition | None, step: FormStep, loc: str) -> str:
+    if cond is None or cond.field.rpartition(".")[0] not in ("", step.id):
+        return ""
+    target = step.collects().get(cond.field.rpartition(".")[2])
+    if not isinstance(target, FieldSpec):
+        return ""
+    question = target.label.get(loc)
+    if cond.equals is not None:
+        answer = str(cond.equals)
+        if target.type == "yesno":
+            answer = _("Yes") if str(cond.equals).lower() in ("yes", "true") else _("No")
+        for c in target.choices:
+            if c.value == str(cond.equals):
+                answer = c.label.get(loc)
+        return _("Only if you answered “%(answer)s” to “%(question)s”.", answer=answer,
+                 question=question)
+    if cond.filled:
+        return _("Only if you answered “%(question)s”.", question=question)
+    return _("Only if it applies to you (see “%(question)s”).", question=question)
