@@ -96,8 +96,9 @@ def day_list(session: Session, catalog: Catalog, *, day: date, now: datetime,
         stmt = stmt.where(Booking.workflow_id == workflow)
     bookings = list(session.scalars(stmt).unique())
     done = submitted_forms(session, [b.case_id for b in bookings])
-    numbers = dict(session.execute(select(QueueTicket.booking_id, QueueTicket.number).where(
-        QueueTicket.booking_id.in_([b.id for b in bookings]))).tuples().all())
+    numbers: dict[int, int] = {b: n for b, n in session.execute(
+        select(QueueTicket.booking_id, QueueTicket.number).where(
+            QueueTicket.booking_id.in_([b.id for b in bookings])))}
     rows = [_row(session, catalog, b, done[b.case_id], numbers.get(b.id), now=now, grace=grace)
             for b in bookings]
     needle = _fold(query)

@@ -1,0 +1,116 @@
+// Scanner page: keeps the scan field focused for handheld (keyboard-wedge) scanners, shows
+// results without reloading, and scans with the camera through the barcode-detector
+// polyfill, whose wasm is served from our own static files (never a CDN).
+(function () {
+  "use strict";
+  var form = document.getElementById("scan-form");
+  if (!form) return;
+  var input = document.getElementById("payload");
+  var nonce = document.getElementById("nonce");
+  var region = document.getElementById("result");
+  var config = document.getElementById("scanner-config").dataset;
+  var busy = false;
+
+  function newNonce() {
+    var bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  function refocus() {
+    window.setTimeout(function () {
+      var active = document.activeElement;
+      if (!active || active === document.body || active === region) input.focus();
+    }, 60);
+  }
+  input.addEventListener("blur", refocus);
+  document.addEventListener("click", refocus);
+
+  function show(html) {
+    region.innerHTML = html;
+  }
+
+  function message(text) {
+    var p = document.createElement("p");
+    p.className = "scan-result reason-network";
+    p.setAttribute("role", "alert");
+    p.textContent = text;
+    region.replaceChildren(p);
+  }
+
+  function send(payload) {
+    if (busy) return;
+    busy = true;
+    input.value = payload;
+    var body = new FormData(form);
+    message(config.sending);
+    fetch(form.action, {method: "POST", body: body, credentials: "same-origin",
+                        headers: {"X-Requested-With": "fetch"}})
+      .then(function (resp) {
+        if (!resp.ok) throw new Error("HTTP " + resp.status);
+        return resp.text();
+      })
+      .then(function (html) {
+        show(html);
+        nonce.value = newNonce();  // a retry after a network error keeps the old nonce
+        input.value = "";
+      })
+      .catch(function () { message(config.networkError); })
+      .finally(function () { busy = false; input.focus(); });
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    if (input.value.trim()) send(input.value);
+  });
+
+  // -- camera -------------------------------------------------------------------------
+  var button = document.getElementById("camera-button");
+  var box = document.getElementById("camera");
+  var video = document.getElementById("camera-video");
+  var status = document.getElementById("camera-status");
+  if (!("BarcodeDetector" in window) || !navigator.mediaDevices) return;
+  if (window.BarcodeDetectionAPI) {
+    window.BarcodeDetectionAPI.prepareZXingModule({
+      overrides: {
+        locateFile: function (path, prefix) {
+          return path.endsWith(".wasm") ? config.wasm : prefix + path;
+        }
+      },
+      fireImmediately: false
+    });
+  }
+  button.hidden = false;
+  var last = "", lastAt = 0;
+
+  function loop(detector) {
+    detector.detect(video).then(function (codes) {
+      var now = Date.now();
+      if (codes.length && codes[0].rawValue) {
+        var text = codes[0].rawValue;
+        if (text !== last || now - lastAt > 4000) {  // one scan per ticket held in view
+          last = text;
+          lastAt = now;
+          send(text);
+        }
+      }
+    }).catch(function () { /* a frame that could not be read */ })
+      .finally(function () { window.setTimeout(function () { loop(detector); }, 200); });
+  }
+
+  button.addEventListener("click", function () {
+    navigator.mediaDevices.getUserMedia({video: {facingMode: "environment"}, audio: false})
+      .then(function (stream) {
+        video.srcObject = stream;
+        box.hidden = false;
+        button.hidden = true;
+        return video.play();
+      })
+      .then(function () {
+        status.textContent = config.cameraReady;
+        loop(new window.BarcodeDetector({formats: ["qr_code"]}));
+        input.focus();
+      })
+      .catch(function () { status.textContent = config.cameraError; box.hidden = false; });
+  });
+})();
