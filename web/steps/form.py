@@ -20,6 +20,7 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import (BooleanField, Field, SelectField, SelectMultipleField, StringField,
                      TextAreaField)
+from wtforms.fields.choices import SelectChoice
 
 from engine import forms, tokens
 from engine.errors import Invalid, NotFound
@@ -48,13 +49,14 @@ messages.register(messages={
 # --- form classes ---------------------------------------------------------------------------
 
 def _wtf_field(f: FieldSpec) -> Field:
-    choices = [(c.value, c.label.ja) for c in f.choices]
+    choices = [SelectChoice(c.value, c.label.ja) for c in f.choices]
     if f.type == "textarea":
         return TextAreaField()
     if f.type in ("choice", "select"):
         return SelectField(choices=choices, validate_choice=False)
     if f.type == "yesno":
-        return SelectField(choices=[("yes", "yes"), ("no", "no")], validate_choice=False)
+        return SelectField(choices=[SelectChoice("yes", "yes"), SelectChoice("no", "no")],
+                           validate_choice=False)
     if f.type == "multichoice":
         return SelectMultipleField(choices=choices, validate_choice=False)
     if f.type == "consent":
