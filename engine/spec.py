@@ -231,11 +231,13 @@ def parse(path: str, source: str, *, read_asset: Any = None,
             id=str(raw.get("id", "")), title=I18nText(ja="?"), steps=tuple(steps))
 
     texts: dict[str, str] = {}
+    incomplete: set[int] = set()  # steps whose templates are missing: their check() can't run
     for pos, step in zip(positions, steps, strict=True):
         for loc, rel in step.assets():
             text = read_asset(rel)
             if text is None:
                 report(("steps", pos) + loc, f"template file {rel!r} not found beside the workflow")
+                incomplete.add(pos)
             else:
                 texts[rel] = text
 
@@ -251,6 +253,8 @@ def parse(path: str, source: str, *, read_asset: Any = None,
         report(("steps", positions[loc[1]]) + loc[2:] if loc[:1] == ("steps",) else loc,
                message)
     for pos, step in zip(positions, steps, strict=True):
+        if pos in incomplete:
+            continue
         for loc, message in step.check(spec):
             report(("steps", pos) + loc, message)
     if problems:

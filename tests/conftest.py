@@ -72,7 +72,7 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
             **overrides,
         }
         app = create_app(config)
-        if ON_POSTGRES:
+        if ON_POSTGRES and not apps:  # a second app in the same test shares the data
             _reset_postgres(app)
         else:
             with app.app_context():
