@@ -141,6 +141,9 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(staff_cli)
     app.cli.add_command(demo)
     app.cli.add_command(i18n_missing)
+    from web.housekeeping import retention_cli
+
+    app.cli.add_command(retention_cli)
 
 
 @click.command("i18n-missing")

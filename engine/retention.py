@@ -1,0 +1,57 @@
+"""Personal data is kept only as long as the workflow says (``retention_days``).
+
+A case that has ended (completed, cancelled, expired) and has not changed for that many days
+loses its answers, its booking's email key, its messages and its link tokens; the case row,
+its booking times and its history stay (for statistics and the audit trail), and the erasure
+itself is recorded as an ``erased`` event. Active cases are never erased."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from engine.models import Booking, Case, Message, Token
+from engine.spec import Catalog
+
+ENDED = ("completed", "cancelled", "expired")
+
+
+def due(session: Session, catalog: Catalog, *, now: datetime, limit: int = 500) -> list[Case]:
+    """Ended, not yet erased cases whose workflow's retention period has passed."""
+    out: list[Case] = []
+    for spec in catalog:
+        cutoff = now - timedelta(days=spec.retention_days)
+        out.extend(session.scalars(
+            select(Case).where(Case.workflow_id == spec.id, Case.state.in_(ENDED),
+                               Case.erased_at.is_(None), Case.updated_at < cutoff)
+            .order_by(Case.id).limit(limit)).all())
+    return out
+
+
+def erase(session: Session, case: Case, *, actor: str, now: datetime) -> None:
+    """Remove the personal data of one case and record that it was done."""
+    case.data = {}
+    case.erased_at = now
+    session.execute(update(Booking).where(Booking.case_id == case.id).values(email_key=None))
+    messages = session.execute(delete(Message).where(Message.case_id == case.id)).rowcount
+    session.execute(delete(Token).where(Token.case_id == case.id))
+    session.add(_event(case, actor, now, messages))
+    session.flush()
+
+
+def _event(case: Case, actor: str, now: datetime, messages: int) -> object:
+    from engine.models import CaseEvent
+
+    case.updated_at = now
+    return CaseEvent(case=case, step_id=None, event="erased", actor=actor, at=now,
+                     detail={"messages_deleted": int(messages or 0)})
+
+
+def run(session: Session, catalog: Catalog, *, now: datetime, actor: str = "system") -> int:
+    cases = due(session, catalog, now=now)
+    for case in cases:
+        erase(session, case, actor=actor, now=now)
+    return len(cases)
+
