@@ -46,7 +46,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     security.init_app(app)
 
-    from web import api, auth, mail, public, staff, tasks
+    from web import api, auth, housekeeping, mail, public, staff, tasks  # noqa: F401
     from web.steps import BLUEPRINTS
 
     for blueprint in (public.bp, auth.bp, staff.bp, api.bp, mail.bp, *BLUEPRINTS):

@@ -1,4 +1,8 @@
-"""The transactional outbox: every email is a row written with the change that caused it."""
+"""The transactional outbox: every email is a row written with the change that caused it.
+
+A row is rendered completely when it is queued (its links carry tokens that are only known
+then), so delivery needs nothing but the row. ``engine.outbox`` moves ``status`` by a table:
+queued -> sending -> sent | retry | failed."""
 
 from __future__ import annotations
 
@@ -25,15 +29,25 @@ class Message(Base):
     # Unique per cause, so the same event never queues the same message twice.
     idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
     message_id: Mapped[str] = mapped_column(String(200), unique=True)  # RFC 5322 Message-ID
+    locale: Mapped[str] = mapped_column(String(8), default="ja")
     to_addr: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(255))
     body_text: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str | None] = mapped_column(Text)
+    # [{"filename", "content_type", "data" (base64)}]
     attachments: Mapped[list[Any]] = mapped_column(default=list)
     status: Mapped[str] = mapped_column(String(16), default="queued")
+    # Each claim increments it; an outcome is recorded only by the claim that is still current
+    # (a worker whose lease ran out cannot overwrite what its successor did).
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
     lease_until: Mapped[datetime | None]
+    # When a delivery task was last sent to the broker for it (the sweep waits a grace period
+    # after this before dispatching again).
+    dispatched_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # "smtp", or "log" for the embedded default (kept in the outbox, shown on the dev page).
+    transport: Mapped[str | None] = mapped_column(String(8))
+    resent_from_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]

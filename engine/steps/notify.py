@@ -1,34 +1,256 @@
-"""Notify step: an email sent when an event of the case happens (or some hours before a
-booked visit), rendered from templates beside the workflow in the citizen's language."""
+"""Notify step: an email queued in the outbox when an event of the case happens (or some
+hours before a booked visit), rendered from templates beside the workflow in the citizen's
+language, carrying tokenised links and the visit's .ics.
+
+Templates: ``<template>.ja.txt`` always; ``<template>.en.txt`` when the subject has an English
+text (a citizen reading English gets both in English); ``.ja.html``/``.en.html`` as well with
+``html: true``. Every template is checked at load (see ``engine.mailtemplates``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Literal
+import base64
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
+from sqlalchemy import func, select
 
-from engine.spec import I18nText, Loc, StepSpec
+from engine import mailtemplates, outbox
+from engine.models import Booking, CaseEvent
+from engine.spec import I18nText, Loc, StepSpec, WorkflowSpec, check_reference
 
 EVENTS = ("booked", "rescheduled", "cancelled", "waitlist_offer", "submitted", "checked_in",
           "reminder")
+# Events about a booking: a notify step reacts only to those of its own booking step.
+BOOKING_EVENTS = frozenset({"booked", "rescheduled", "cancelled", "waitlist_offer", "reminder"})
+LINK_KINDS = ("case", "ticket", "qr", "cancel", "reschedule", "ics", "waitlist")
+TOKYO = ZoneInfo("Asia/Tokyo")
+WEEKDAYS_JA = "月火水木金土日"
+
+Event = Literal["booked", "rescheduled", "cancelled", "waitlist_offer", "submitted",
+                "checked_in", "reminder"]
 
 
 class Params(StepSpec):
     type: Literal["notify"]
-    on: tuple[Literal["booked", "rescheduled", "cancelled", "waitlist_offer", "submitted",
-                      "checked_in", "reminder"], ...] = Field(min_length=1)
+    on: tuple[Event, ...] = Field(min_length=1)
     # For "reminder": how long before the visit.
     hours_before: int | None = Field(default=None, ge=1, le=24 * 14)
     subject: I18nText
     # Stem of the templates: "<template>.ja.txt", "<template>.en.txt" (and optional .html).
-    template: str
+    template: str = Field(pattern=r"^[A-Za-z0-9_./-]+$")
+    html: bool = False
     to: str = Field(description="step.field holding the address")
     links: tuple[str, ...] = ()
     attach_ics: bool = False
+    # The booking step this email is about; default: the first booking step before it.
+    booking: str | None = None
+    # Only events of this step (default: any; booking events: the booking step's).
+    source: str | None = None
+
+    def languages(self) -> tuple[str, ...]:
+        return ("ja", "en") if self.subject.en else ("ja",)
+
+    def template_files(self) -> list[tuple[str, str, bool]]:
+        """(locale, relative path, is_html) of every template this step uses."""
+        out = [(lang, f"{self.template}.{lang}.txt", False) for lang in self.languages()]
+        if self.html:
+            out += [(lang, f"{self.template}.{lang}.html", True) for lang in self.languages()]
+        return out
 
     def references(self) -> Iterable[tuple[Loc, str]]:
         return [(("to",), self.to)]
 
     def assets(self) -> Iterable[tuple[Loc, str]]:
-        return [(("template",), f"{self.template}.ja.txt")]
+        return [(("template",), rel) for _lang, rel, _html in self.template_files()]
+
+    def booking_step(self, workflow: WorkflowSpec) -> StepSpec | None:
+        if self.booking:
+            try:
+                return workflow.step(self.booking)
+            except KeyError:
+                return None
+        mine = workflow.index(self.id)
+        return next((s for s in workflow.steps[:mine] if s.type == "booking"), None)
+
+    def check(self, workflow: WorkflowSpec) -> Iterable[tuple[Loc, str]]:
+        out: list[tuple[Loc, str]] = []
+        index = workflow.index(self.id)
+        booking = self.booking_step(workflow)
+        if self.booking and (booking is None or booking.type != "booking"):
+            out.append((("booking",), f"no booking step {self.booking!r}"))
+        needs_booking = self.attach_ics or any(e in BOOKING_EVENTS for e in self.on)
+        if needs_booking and booking is None and not self.booking:
+            out.append((("on",), "these events need a booking step before this one"))
+        if ("reminder" in self.on) != (self.hours_before is not None):
+            out.append((("hours_before",), "hours_before is required with the 'reminder' "
+                        "event, and only with it"))
+        if self.source and self.source not in {s.id for s in workflow.steps}:
+            out.append((("source",), f"no step {self.source!r}"))
+        forms = {s.id for s in workflow.steps if s.type == "form"}
+        for i, kind in enumerate(self.links):
+            if kind not in LINK_KINDS and kind not in forms:
+                out.append((("links", i), f"unknown link {kind!r} (use {', '.join(LINK_KINDS)}"
+                            " or the id of a form step)"))
+        field = _address_field(workflow, self.to)
+        if field is not None and getattr(field, "type", "email") != "email":
+            out.append((("to",), f"{self.to} is a {field.type} field, not an email field"))
+
+        def answer(ref: str) -> str | None:
+            return check_reference(workflow, index, ref, {})
+
+        sources = [(f"subject.{lang}", self.subject.get(lang), False)
+                   for lang in self.languages()]
+        sources += [(rel, workflow.texts.get(rel, ""), html)
+                    for _lang, rel, html in self.template_files()]
+        for name, text, html in sources:
+            for line, message in mailtemplates.problems(
+                    text, html=html, links=self.links, has_booking=booking is not None,
+                    check_answer=answer):
+                where = ("subject",) if name.startswith("subject") else ("template",)
+                out.append((where, f"{name}:{line}: {message}"))
+        return out
+
+
+def _address_field(workflow: WorkflowSpec, ref: str) -> Any:
+    step_id, _, field_id = ref.partition(".")
+    try:
+        return workflow.step(step_id).collects().get(field_id)
+    except KeyError:
+        return None
+
+
+def on_event(ctx: Any, step: Params, event: str, *, source_step: str | None,
+             detail: Mapping[str, Any]) -> None:
+    """Queue this step's email if ``event`` is one it is sent on (same transaction)."""
+    if event not in step.on:
+        return
+    booking_step = step.booking_step(ctx.spec)
+    wanted = step.source or (booking_step.id if booking_step and event in BOOKING_EVENTS
+                             else None)
+    if wanted is not None and source_step != wanted:
+        return
+    booking = _booking(ctx, booking_step, detail)
+    if event == "reminder":
+        if booking is None or not _reminder_due(step, booking, ctx.now):
+            return
+        key = (f"notify:{ctx.case.id}:{step.id}:reminder:{booking.id}:"
+               f"{booking.slot.starts_at.isoformat()}")
+    else:
+        cause = ctx.session.scalar(select(func.max(CaseEvent.id)).where(
+            CaseEvent.case_id == ctx.case.id))
+        key = f"notify:{ctx.case.id}:{step.id}:{event}:{cause}"
+    queue(ctx, step, event, key=key, booking_step=booking_step, booking=booking)
+
+
+def queue(ctx: Any, step: Params, event: str, *, key: str, booking_step: StepSpec | None,
+          booking: Booking | None) -> int | None:
+    """Render and queue the message; a message that cannot be rendered or has no address is
+    stored as failed with the reason (the change that caused it still commits)."""
+    case = ctx.case
+    locale = "en" if (case.locale or "ja").startswith("en") and step.subject.en else "ja"
+    sender = str(ctx.settings.get("MAIL_FROM") or "no-reply@localhost")
+    step_id, _, field_id = step.to.partition(".")
+    to = str(((case.data or {}).get(step_id) or {}).get(field_id) or "")
+    failed: str | None = None if to else "no address: the field is empty"
+    subject = text = ""
+    html: str | None = None
+    attachments: list[dict[str, Any]] = []
+    if not failed and step.links and ctx.links is None:
+        failed = "links cannot be built here (no web layer to name the pages)"
+    if not failed:
+        try:
+            variables = _variables(ctx, step, locale, booking_step, booking)
+            subject = " ".join(mailtemplates.render(
+                step.subject.get(locale), html=False, variables=variables).split())
+            text = mailtemplates.render(ctx.spec.asset(f"{step.template}.{locale}.txt"),
+                                        html=False, variables=variables)
+            if step.html:
+                html = mailtemplates.render(ctx.spec.asset(f"{step.template}.{locale}.html"),
+                                            html=True, variables=variables)
+        except Exception as exc:  # an email must never undo the booking
+            failed = f"cannot render: {type(exc).__name__}: {exc}"[:500]
+        if step.attach_ics and booking is not None and booking_step is not None:
+            attachments.append(_ics(ctx, booking_step, booking, event))
+    new_id = outbox.enqueue(
+        ctx.session, key=key, to=to, subject=subject or step.subject.get(locale), text=text,
+        html=html, attachments=attachments, now=ctx.now, domain=outbox.domain_of(sender),
+        case=case, step_id=step.id, event=event, locale=locale, failed=failed)
+    if new_id is not None:
+        from engine import runtime
+
+        runtime.apply(ctx, "message_failed" if failed else "message_queued", step=None,
+                      detail={"message": new_id, "notify": step.id})
+    return new_id
+
+
+def _booking(ctx: Any, booking_step: StepSpec | None, detail: Mapping[str, Any]
+             ) -> Booking | None:
+    if detail.get("booking_id") is not None:
+        return ctx.session.get(Booking, detail["booking_id"])  # type: ignore[no-any-return]
+    if booking_step is None:
+        return None
+    return ctx.session.scalar(select(Booking).where(  # type: ignore[no-any-return]
+        Booking.case_id == ctx.case.id, Booking.step_id == booking_step.id
+    ).order_by(Booking.id.desc()).limit(1))
+
+
+def _reminder_due(step: Params, booking: Booking, now: datetime) -> bool:
+    """Inside the window [start - hours_before, start), confirmed, and not reminded since
+    the window opened (a reschedule to a later time opens a new window)."""
+    start = booking.slot.starts_at
+    opens = start - timedelta(hours=step.hours_before or 0)
+    return (booking.status == "confirmed" and opens <= now < start
+            and (booking.reminded_at is None or booking.reminded_at < opens))
+
+
+def when_text(start: datetime, end: datetime, locale: str) -> str:
+    s, e = start.astimezone(TOKYO), end.astimezone(TOKYO)
+    if locale == "en":
+        return f"{s:%A}, {s.day} {s:%B} {s.year}, {s:%H:%M}–{e:%H:%M}"
+    return (f"{s.year}年{s.month}月{s.day}日（{WEEKDAYS_JA[s.weekday()]}） "
+            f"{s:%H:%M}〜{e:%H:%M}")
+
+
+def _variables(ctx: Any, step: Params, locale: str, booking_step: StepSpec | None,
+               booking: Booking | None) -> dict[str, Any]:
+    case = ctx.case
+    links = {kind: ctx.links(kind) for kind in step.links} if step.links else {}
+    visit: dict[str, Any] = {}
+    if booking_step is not None:
+        start = booking.slot.starts_at if booking is not None else None
+        end = booking.slot.ends_at if booking is not None else None
+        if start is None:
+            data = (case.data or {}).get(booking_step.id) or {}
+            start = datetime.fromisoformat(data["start"]) if data.get("start") else None
+            end = datetime.fromisoformat(data["end"]) if data.get("end") else None
+        counter = getattr(booking_step, "counter_name", None)
+        location = getattr(booking_step, "location", None)
+        visit = {
+            "when": when_text(start, end, locale) if start and end else "",
+            "date": start.astimezone(TOKYO).date().isoformat() if start else "",
+            "start": f"{start.astimezone(TOKYO):%H:%M}" if start else "",
+            "end": f"{end.astimezone(TOKYO):%H:%M}" if end else "",
+            "counter_name": counter.get(locale) if counter else "",
+            "location": location.get(locale) if location else "",
+        }
+    return {
+        "case": {"reference": case.reference, "locale": locale},
+        "answers": case.data or {},
+        "booking": visit,
+        "links": links,
+        "workflow": {"title": ctx.spec.title.get(locale)},
+        "site": {"name": ctx.settings.get("SITE_NAME") or ""},
+    }
+
+
+def _ics(ctx: Any, booking_step: StepSpec, booking: Booking, event: str) -> dict[str, Any]:
+    from engine.calendars import booking_ics
+
+    data = booking_ics(ctx.spec, booking_step, booking, ctx.case, now=ctx.now,
+                       cancelled=event == "cancelled")
+    return {"filename": f"{ctx.case.reference}.ics",
+            "content_type": "text/calendar; method=PUBLISH",
+            "data": base64.b64encode(data).decode("ascii")}

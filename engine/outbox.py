@@ -1,0 +1,178 @@
+"""The email outbox: queue a rendered message in the caller's transaction, then move it
+through a table of states as deliveries are attempted.
+
+    queued -> sending -> sent | retry | failed        (retry -> sending again)
+
+Delivery is at-least-once. A delivery *claims* the row (``SELECT … FOR UPDATE SKIP LOCKED``
+on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` serialises writers) and takes a lease; it sends
+outside any transaction; then it records the outcome only if its claim is still the current
+one. A second task for the same row finds it leased or finished and does nothing. A worker
+killed mid-delivery leaves its row ``sending`` until the lease runs out, then the sweep
+dispatches it again; a copy is possible only if the kill fell between the server accepting
+the message and the outcome being saved, and such a copy carries the same ``Message-ID``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from engine.models import Case, Message
+from engine.runtime import next_state
+
+TRANSITIONS: dict[tuple[str, str], str] = {
+    ("queued", "claim"): "sending",
+    ("retry", "claim"): "sending",
+    ("sending", "claim"): "sending",  # only once the previous lease has run out
+    ("sending", "sent"): "sent",
+    ("sending", "temporary"): "retry",
+    ("sending", "permanent"): "failed",
+    ("sending", "give_up"): "failed",
+}
+# session.info key: ids of rows queued in the current transaction, dispatched after commit.
+NEW_IDS = "outbox_new_ids"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one delivery attempt came to: "sent", "temporary" (try again later) or
+    "permanent" (the server refused this message for good)."""
+
+    kind: str
+    error: str | None = None
+    transport: str | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    lease: timedelta = timedelta(minutes=5)
+    max_attempts: int = 10
+    retry_base: timedelta = timedelta(minutes=1)
+    retry_cap: timedelta = timedelta(hours=1)
+
+    def backoff(self, attempts: int) -> timedelta:
+        """1, 2, 4 … minutes, at most an hour: ten attempts span about six hours, long
+        enough to ride out a mail server's maintenance window."""
+        return min(self.retry_base * (2 ** max(attempts - 1, 0)), self.retry_cap)
+
+
+def new_message_id(domain: str) -> str:
+    return f"<{secrets.token_hex(16)}@{domain}>"
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2].strip(" >") or "localhost"
+
+
+def enqueue(session: Session, *, key: str, to: str, subject: str, text: str, now: datetime,
+            domain: str, html: str | None = None, attachments: Sequence[dict[str, Any]] = (),
+            case: Case | None = None, step_id: str | None = None, event: str | None = None,
+            locale: str = "ja", failed: str | None = None,
+            resent_from: int | None = None) -> int | None:
+    """Insert a message unless one with ``key`` exists (then None: the same cause never
+    queues twice, even from two transactions at once). ``failed`` stores a message that
+    cannot be sent (no address, a template that failed to render) so staff see why."""
+    values = dict(
+        case_id=case.id if case is not None else None, step_id=step_id, event=event,
+        idempotency_key=key, message_id=new_message_id(domain), locale=locale,
+        to_addr=to[:254], subject=subject[:255], body_text=text, body_html=html,
+        attachments=list(attachments), status="failed" if failed else "queued", attempts=0,
+        next_attempt_at=now, dispatched_at=now, last_error=failed, created_at=now,
+        resent_from_id=resent_from,
+    )
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(Message).values(**values).on_conflict_do_nothing(
+        index_elements=["idempotency_key"]).returning(Message.id)
+    new_id = session.execute(stmt).scalar()
+    if new_id is not None and not failed:
+        session.info.setdefault(NEW_IDS, []).append(new_id)
+    return new_id
+
+
+def claim(session: Session, message_id: int, *, now: datetime, policy: Policy) -> Message | None:
+    """Lease the message for one delivery attempt, or None if it is not ours to send now
+    (gone, finished, leased by a live delivery, locked by one, or not due yet)."""
+    row = session.scalar(select(Message).where(Message.id == message_id)
+                         .with_for_update(skip_locked=True))
+    if row is None or (row.status, "claim") not in TRANSITIONS:
+        return None
+    if row.status == "sending" and row.lease_until is not None and row.lease_until > now:
+        return None
+    if row.status == "retry" and row.next_attempt_at is not None and row.next_attempt_at > now:
+        return None
+    row.status = next_state(TRANSITIONS, row.status, "claim")
+    row.attempts += 1
+    row.lease_until = now + policy.lease
+    session.flush()
+    return row
+
+
+def record(session: Session, message_id: int, attempt: int, outcome: Outcome, *,
+           now: datetime, policy: Policy) -> str | None:
+    """Save the outcome of attempt number ``attempt``; the new status, or None when that
+    attempt's claim is no longer current (its lease ran out and another took over)."""
+    row = session.scalar(select(Message).where(Message.id == message_id).with_for_update())
+    if row is None or row.status != "sending" or row.attempts != attempt:
+        return None
+    event = outcome.kind
+    if event == "temporary" and row.attempts >= policy.max_attempts:
+        event = "give_up"
+    row.status = next_state(TRANSITIONS, row.status, event)
+    row.lease_until = None
+    row.transport = outcome.transport or row.transport
+    if row.status == "sent":
+        row.sent_at, row.last_error = now, None
+    elif row.status == "retry":
+        row.last_error = outcome.error
+        row.next_attempt_at = now + policy.backoff(row.attempts)
+    else:
+        row.last_error = (f"gave up after {row.attempts} attempts: {outcome.error}"
+                          if event == "give_up" else outcome.error)
+    session.flush()
+    return row.status
+
+
+def due(session: Session, *, now: datetime, grace: timedelta, limit: int = 500) -> list[int]:
+    """Rows the sweep must dispatch: queued or due for retry and not dispatched within
+    ``grace`` (a missed or lost enqueue), and deliveries whose lease ran out (a killed
+    worker). Marks them dispatched now; the caller commits, then dispatches."""
+    stale = now - grace
+    rows = session.scalars(
+        select(Message).where(
+            or_(Message.dispatched_at.is_(None), Message.dispatched_at <= stale),
+            or_(
+                (Message.status.in_(("queued", "retry")))
+                & (or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now)),
+                (Message.status == "sending") & (Message.lease_until <= now),
+            ),
+        ).order_by(Message.id).limit(limit).with_for_update(skip_locked=True)
+    ).all()
+    for row in rows:
+        row.dispatched_at = now
+    session.flush()
+    return [row.id for row in rows]
+
+
+def resend(session: Session, original: Message, *, to: str, now: datetime,
+           domain: str) -> int:
+    """Queue a fresh copy of ``original`` (new Message-ID) to ``to``."""
+    new_id = enqueue(
+        session, key=f"resend:{original.id}:{secrets.token_hex(8)}", to=to,
+        subject=original.subject, text=original.body_text, html=original.body_html,
+        attachments=original.attachments, now=now, domain=domain, step_id=original.step_id,
+        event=original.event, locale=original.locale, resent_from=original.id,
+        case=session.get(Case, original.case_id) if original.case_id else None)
+    assert new_id is not None  # a random key never collides
+    return new_id
+
+
+def pop_new_ids(session: Session) -> list[int]:
+    return list(session.info.pop(NEW_IDS, None) or [])

@@ -1,0 +1,177 @@
+"""Email delivery tasks and their dispatch after commit.
+
+* ``deliver(ids)`` claims each message, sends it outside any transaction, records the
+  outcome (``engine.outbox``). Tasks take ids; a repeated or late task is harmless.
+* New outbox rows are noted by ``engine.outbox.enqueue`` in ``session.info``; after the
+  transaction commits, one ``deliver`` task is sent with their ids. If that fails (Redis down)
+  the request still succeeds: the rows wait in the database for ``sweep``.
+* ``sweep`` (beat, every ``MAIL_SWEEP_SECONDS``) dispatches rows that were never dispatched,
+  are due for a retry, or were left ``sending`` by a killed worker once the lease ran out.
+* ``send_reminders`` (beat) queues due reminders (``engine.reminders``).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from celery import shared_task
+from flask import Flask, current_app
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from engine import mailer, outbox, reminders, runtime
+from engine.models import Case, Message
+from web.context import catalog, now
+from web.extensions import db
+
+log = structlog.get_logger()
+CHUNK = 50  # ids per task: small enough that a killed worker strands few leases
+_transports: dict[tuple[Any, ...], mailer.Transport] = {}
+
+SETTINGS: dict[str, tuple[type, Any]] = {
+    "MAIL_LEASE_SECONDS": (int, 300),
+    "MAIL_SWEEP_SECONDS": (float, 60.0),
+    "MAIL_SWEEP_GRACE_SECONDS": (int, 120),
+    "MAIL_MAX_ATTEMPTS": (int, 10),
+    "MAIL_RETRY_SECONDS": (int, 60),
+    "MAIL_REMINDER_SECONDS": (float, 300.0),
+    "SMTP_TIMEOUT": (float, 30.0),
+}
+
+
+def configure(app: Flask) -> None:
+    """Fill the MAIL_* settings from the environment (defaults above) and refuse bad ones."""
+    from web.config import ConfigError
+
+    problems = []
+    for name, (kind, default) in SETTINGS.items():
+        if name in app.config:
+            continue
+        raw = os.environ.get(name)
+        try:
+            value = kind(raw) if raw not in (None, "") else default
+            if value <= 0:
+                raise ValueError
+        except ValueError:
+            problems.append(f"{name} must be a positive number, got {raw!r}")
+            continue
+        app.config[name] = value
+    if problems:
+        raise ConfigError(problems)
+
+
+def policy() -> outbox.Policy:
+    c = current_app.config
+    return outbox.Policy(lease=timedelta(seconds=c["MAIL_LEASE_SECONDS"]),
+                         max_attempts=c["MAIL_MAX_ATTEMPTS"],
+                         retry_base=timedelta(seconds=c["MAIL_RETRY_SECONDS"]))
+
+
+def transport() -> mailer.Transport:
+    """One transport (one SMTP connection) per worker process and setting."""
+    c = current_app.config
+    key = (c.get("SMTP_HOST"), c.get("SMTP_PORT"), c.get("SMTP_TLS"), c.get("SMTP_USER"))
+    if key not in _transports:
+        _transports[key] = mailer.transport_for(c)
+    return _transports[key]
+
+
+@shared_task(name="mail.deliver", ignore_result=True)
+def deliver(ids: list[int]) -> None:
+    for message_id in ids:
+        deliver_one(int(message_id))
+
+
+def deliver_one(message_id: int) -> str | None:
+    session, rules = db.session, policy()
+    row = outbox.claim(session, message_id, now=now(), policy=rules)
+    if row is None:
+        session.commit()
+        return None
+    attempt, to = row.attempts, row.to_addr
+    mime = mailer.build(row, sender=current_app.config["MAIL_FROM"], now=now())
+    session.commit()  # the lease is taken before anything leaves; the send is outside it
+    outcome = transport().send(mime, to)
+    status = outbox.record(session, message_id, attempt, outcome, now=now(), policy=rules)
+    if status == "failed":
+        _note_failure(session, message_id)
+    session.commit()
+    log.info("mail_delivery", message=message_id, attempt=attempt, status=status,
+             transport=outcome.transport,
+             view=current_app.config["BASE_URL"] + f"/staff/mail/{message_id}"
+             if outcome.transport == "log" else None)
+    return status
+
+
+def _note_failure(session: Session, message_id: int) -> None:
+    row = session.get(Message, message_id)
+    case = session.get(Case, row.case_id) if row and row.case_id else None
+    if case is None or row is None:
+        return
+    ctx = runtime.context(session, catalog(), case, actor="system", now=now(),
+                          settings=current_app.config)
+    runtime.apply(ctx, "message_failed", step=None,
+                  detail={"message": row.id, "notify": row.step_id,
+                          "reason": (row.last_error or "")[:200]})
+
+
+@shared_task(name="mail.sweep", ignore_result=True)
+def sweep() -> int:
+    grace = timedelta(seconds=current_app.config["MAIL_SWEEP_GRACE_SECONDS"])
+    total = 0
+    while True:
+        ids = outbox.due(db.session, now=now(), grace=grace)
+        db.session.commit()
+        for start in range(0, len(ids), CHUNK):
+            dispatch(ids[start:start + CHUNK])
+        total += len(ids)
+        if len(ids) < 500:
+            return total
+
+
+@shared_task(name="mail.reminders", ignore_result=True)
+def send_reminders() -> int:
+    from web.links import link
+
+    def context(case: Case) -> runtime.Context:
+        return runtime.context(db.session, catalog(), case, actor="system", now=now(),
+                               settings=current_app.config, links=link)
+
+    # Links are built with url_for, which needs a request context even in a worker.
+    with current_app.test_request_context():
+        count = reminders.run(db.session, catalog(), now=now(), context=context)
+        db.session.commit()  # the after-commit hook dispatches the new messages
+    return count
+
+
+def dispatch(ids: list[int]) -> bool:
+    """Send a delivery task; never raise (the sweep catches what this misses)."""
+    if not ids:
+        return True
+    try:
+        deliver.apply_async((ids,), retry=False)
+    except Exception as exc:  # the broker is down: the rows wait for the sweep
+        log.warning("mail_dispatch_failed", messages=len(ids), error=type(exc).__name__)
+        return False
+    return True
+
+
+def _after_commit(session: Session) -> None:
+    ids = outbox.pop_new_ids(session)
+    if ids:
+        for start in range(0, len(ids), CHUNK):
+            dispatch(ids[start:start + CHUNK])
+
+
+def _after_rollback(session: Session) -> None:
+    outbox.pop_new_ids(session)
+
+
+def install_hooks() -> None:
+    """Listen on Flask-SQLAlchemy's session (once per process, not per app)."""
+    if not event.contains(db.session, "after_commit", _after_commit):
+        event.listen(db.session, "after_commit", _after_commit)
+        event.listen(db.session, "after_rollback", _after_rollback)
