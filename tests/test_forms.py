@@ -1,0 +1,229 @@
+"""The questionnaire through the web layer: prefill from the booking (recorded when the
+citizen first writes), drafts, submission, edits until the deadline, conditional sections,
+and bad input (errors next to fields, nothing stored)."""
+
+from __future__ import annotations
+
+import re
+
+from engine import tokens
+from engine.models import Case
+from tests.forms_support import ANSWERS, at, booked_case, data, events, form_link
+from web.extensions import db
+
+
+def test_get_shows_booking_name_prefilled_and_writes_nothing(app, client, make_case):
+    case_id = booked_case(make_case)
+    url = form_link(app, case_id)
+    before = events(app, case_id)
+    resp = client.get(url)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200
+    assert 'value="髙𠮷 花子"' in html and 'value="06-1234-5678"' in html
+    assert resp.headers["Cache-Control"] == "no-store"
+    assert resp.headers["Referrer-Policy"] == "no-referrer"
+    assert events(app, case_id) == before
+
+
+def test_submit_stores_clean_answers_and_records_prefill_source(app, client, make_case):
+    case_id = booked_case(make_case)
+    url = form_link(app, case_id)
+    resp = client.post(url, data={**ANSWERS, "action": "submit"})
+    assert resp.status_code == 303
+    answers = data(app, case_id)["questionnaire"]
+    assert answers["kana"] == "タカヨシ ハナコ" and answers["birth_date"] == "1998-04-01"
+    assert answers["weeks"] == 10 and answers["agree"] is True
+    got = [(s, e) for s, e, _d in events(app, case_id) if s == "questionnaire"]
+    assert got == [("questionnaire", "prefilled"), ("questionnaire", "submitted")]
+    prefilled = next(d for s, e, d in events(app, case_id) if e == "prefilled")
+    assert prefilled["fields"] == {"name": "visit.name", "kana": "visit.kana",
+                                   "phone": "visit.phone"}
+    assert prefilled["changed"] == []  # たかよし はなこ folds to the booking's タカヨシ ハナコ
+    assert "髙" not in str(events(app, case_id))  # no personal data in the history
+
+
+def test_invalid_answers_shown_next_to_fields_and_nothing_stored(app, client, make_case):
+    case_id = booked_case(make_case)
+    url = form_link(app, case_id)
+    bad = {**ANSWERS, "birth_date": "平成31年5月1日", "kana": "山田", "agree": ""}
+    resp = client.post(url, data={**bad, "action": "submit"})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    assert 'role="alert"' in html
+    assert re.search(r'id="f-birth_date"[^>]*aria-describedby="[^"]*e-birth_date', html) or \
+        re.search(r'id="f-birth_date"[^>]*aria-invalid="true"', html)
+    assert 'id="e-kana"' in html and 'id="e-agree"' in html and 'id="e-birth_date"' in html
+    assert "平成31年5月1日" in html  # what was typed is kept for correcting
+    assert "questionnaire" not in data(app, case_id)
+    assert [e for _s, e, _d in events(app, case_id)] == ["started"]
+
+
+def test_error_messages_in_english(app, client, make_case):
+    url = form_link(app, booked_case(make_case))
+    client.get("/lang/en")
+    html = client.post(url, data={**ANSWERS, "postal_code": "57", "action": "submit"}
+                       ).get_data(as_text=True)
+    assert "Enter a postal code such as 123-4567." in html
+
+
+def test_unknown_field_rejected(app, client, make_case):
+    case_id = booked_case(make_case)
+    resp = client.post(form_link(app, case_id), data={**ANSWERS, "salary": "1", "action": "submit"})
+    assert resp.status_code == 422
+    assert "questionnaire" not in data(app, case_id)
+
+
+def test_hidden_section_stale_value_not_kept(app, client, make_case):
+    case_id = booked_case(make_case)
+    url = form_link(app, case_id)
+    client.post(url, data={**ANSWERS, "first_pregnancy": "no", "pregnancies": "2",
+                           "births": "1", "action": "submit"})
+    assert data(app, case_id)["questionnaire"]["births"] == 1
+    client.post(url, data={**ANSWERS, "first_pregnancy": "yes", "pregnancies": "2",
+                           "births": "1", "action": "submit"})
+    stored = data(app, case_id)["questionnaire"]
+    assert "births" not in stored and "pregnancies" not in stored
+
+
+def test_conditional_section_required_when_shown(app, client, make_case):
+    url = form_link(app, booked_case(make_case))
+    resp = client.post(url, data={**ANSWERS, "first_pregnancy": "no", "action": "submit"})
+    assert resp.status_code == 422 and 'id="e-births"' in resp.get_data(as_text=True)
+
+
+def test_draft_kept_until_submitted_and_shown_on_return(app, client, make_case):
+    case_id = booked_case(make_case)
+    url = form_link(app, case_id)
+    resp = client.post(url, data={"address": "守口市", "weeks": "abc", "action": "save"})
+    assert resp.status_code == 303
+    assert "questionnaire" not in data(app, case_id)  # a draft is not an answer
+    html = client.get(url).get_data(as_text=True)
+    assert 'value="守口市"' in html and 'value="abc"' in html
+    assert [e for s, e, _d in events(app, case_id) if s] == ["prefilled", "saved"]
+    client.post(url, data={**ANSWERS, "action": "submit"})
+    assert data(app, case_id)["_forms"]["questionnaire"]["draft"] is None
+
+
+def test_edit_after_submit_records_changed_fields_and_same_answers_record_nothing(
+        app, client, make_case):
+    case_id = booked_case(make_case)
+    url = form_link(app, case_id)
+    client.post(url, data={**ANSWERS, "action": "submit"})
+    client.post(url, data={**ANSWERS, "action": "submit"})  # double click
+    client.post(url, data={**ANSWERS, "clinic": "別の病院", "action": "submit"})
+    submitted = [d for _s, e, d in events(app, case_id) if e == "submitted"]
+    assert submitted == [{"revision": 1}, {"revision": 2, "changed": ["clinic"]}]
+
+
+def test_no_changes_after_the_deadline(make_app, make_case):
+    app = make_app(CLOCK=at(3650 * 2))  # long after the 2030 visit
+    case_id = booked_case(make_case)  # same database, clock of the fixture's app
+    client = app.test_client()
+    url = form_link(app, case_id)
+    html = client.get(url).get_data(as_text=True)
+    assert "deadline" in html or "期限" in html
+    resp = client.post(url, data={**ANSWERS, "action": "submit"})
+    assert resp.status_code == 409
+    assert "questionnaire" not in data(app, case_id)
+
+
+def test_tampered_and_revoked_links(app, client, make_case):
+    case_id = booked_case(make_case)
+    url = form_link(app, case_id)
+    token = url.rsplit("/", 1)[1]
+    forged = token[:-1] + ("A" if token[-1] != "A" else "B")
+    resp = client.get(f"/f/{forged}")
+    assert resp.status_code == 404 and "無効です" in resp.get_data(as_text=True)
+    with app.app_context():
+        from datetime import UTC, datetime
+        tokens.revoke(db.session, db.session.get(Case, case_id), "form:questionnaire",
+                      now=datetime.now(UTC))
+        db.session.commit()
+    assert client.get(url).status_code == 410
+    assert client.post(url, data={**ANSWERS, "action": "submit"}).status_code == 410
+
+
+def test_link_of_another_purpose_is_refused(app, client, make_case):
+    case_id = booked_case(make_case)
+    with app.app_context():
+        from datetime import UTC, datetime
+
+        from web.context import token_key
+        with app.test_request_context():
+            other = tokens.issue(db.session, db.session.get(Case, case_id), "cancel",
+                                 key=token_key(), now=datetime.now(UTC))
+            db.session.commit()
+    assert client.get(f"/f/{other}").status_code == 404
+
+
+def test_cancelled_case_form_refused(app, client, make_case):
+    case_id = booked_case(make_case)
+    url = form_link(app, case_id)
+    with app.app_context():
+        db.session.get(Case, case_id).state = "cancelled"
+        db.session.commit()
+    assert client.post(url, data={**ANSWERS, "action": "submit"}).status_code == 409
+
+
+# --- form-first workflow --------------------------------------------------------------------
+
+NOTICE = {"school": "domyoji-e", "grade": "３", "class_name": "2組", "child_name": "藤井 太郎",
+          "child_kana": "ふじい たろう", "date": "令和8年12月3日", "kind": "absent",
+          "reason": "fever", "temperature": "38.2", "guardian_name": "藤井 花子",
+          "guardian_phone": "072-123-4567"}
+
+
+def count_cases(app) -> int:
+    with app.app_context():
+        return db.session.query(Case).count()
+
+
+def test_home_page_links_to_the_form_start(client):
+    assert 'href="/forms/kesseki-todoke"' in client.get("/").get_data(as_text=True)
+
+
+def test_form_first_start_writes_nothing_on_get_and_nothing_on_invalid(app, client):
+    assert client.get("/forms/kesseki-todoke").status_code == 200
+    assert count_cases(app) == 0
+    resp = client.post("/forms/kesseki-todoke", data={**NOTICE, "kind": "late",
+                                                      "action": "submit"})
+    assert resp.status_code == 422 and 'id="e-time"' in resp.get_data(as_text=True)
+    assert count_cases(app) == 0
+
+
+def test_form_first_submit_creates_the_case_and_lands_on_its_link(app, client):
+    resp = client.post("/forms/kesseki-todoke", data={**NOTICE, "action": "submit"})
+    assert resp.status_code == 303 and resp.location.startswith("/f/")
+    with app.app_context():
+        case = db.session.query(Case).one()
+        assert case.data["notice"]["grade"] == 3
+        assert case.data["notice"]["child_kana"] == "フジイ タロウ"
+        assert case.data["notice"]["date"] == "2026-12-03"
+    page = client.get(resp.location).get_data(as_text=True)
+    assert 'value="藤井 太郎"' in page
+
+
+def test_form_condition_on_a_later_field_fails_the_check(tmp_path):
+    from engine.spec import SpecError, parse
+    src = """
+id: bad
+title: x
+steps:
+  - id: f
+    type: form
+    sections:
+      - id: a
+        show_if: {field: later, equals: "yes"}
+        fields:
+          - {id: x, type: text, label: X}
+      - id: b
+        fields:
+          - {id: later, type: yesno, label: L}
+"""
+    try:
+        parse(str(tmp_path / "bad.yaml"), src)
+    except SpecError as exc:
+        assert "no earlier field of this form has that id" in str(exc)
+        assert "bad.yaml:9:" in str(exc)
+    else:
+        raise AssertionError("the check passed")
