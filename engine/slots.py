@@ -173,7 +173,8 @@ def nearest(session: Session, spec: WorkflowSpec, step: Params, around: datetime
             now: datetime, limit: int = 3, exclude: Sequence[int] = ()) -> list[Free]:
     """The free slots closest in time to ``around`` (before or after)."""
     span = timedelta(days=21)
-    found = [f for f in available(session, spec, step, around - span, around + span, now=now)
+    found = [f for f in slot_range(session, spec, step, local_date(around - span),
+                                   local_date(around + span), now=now)
              if f.remaining > 0 and f.id not in exclude]
     found.sort(key=lambda f: abs((f.starts_at - around).total_seconds()))
     return sorted(found[:limit], key=lambda f: f.starts_at)

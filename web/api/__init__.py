@@ -109,3 +109,6 @@ def openapi() -> Response:
     return jsonify(spec.spec)
 from web.api import checkin as _checkin  # noqa: E402,F401
 from web.api import forms as _forms  # noqa: E402,F401
+
+
+from web.api import booking as _booking  # noqa: E402,F401

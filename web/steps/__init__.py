@@ -14,3 +14,8 @@ from web.steps import document as _document  # noqa: E402
 from web.steps import form as _form  # noqa: E402
 
 BLUEPRINTS.extend([_form.bp, _document.bp])
+
+from web import case as _case  # noqa: E402
+from web.steps import booking as _booking  # noqa: E402
+
+BLUEPRINTS += [_booking.bp, _case.bp]

@@ -1,0 +1,234 @@
+"""Booking calls of the JSON API: a workflow's slots, booking in one call (201 with the
+citizen's links), the case as its citizen sees it, and cancel/reschedule by the case token.
+
+A booking request may carry ``Idempotency-Key``: a retry or a concurrent duplicate with the
+same key gets the first request's case back (201 with fresh links), never a second booking.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from flask import Response, current_app, jsonify, request
+from pydantic import BaseModel, Field
+from spectree import Response as Doc
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from werkzeug.routing import BuildError
+
+from engine import bookings, slots, tokens
+from engine.errors import Invalid, NotFound
+from engine.models import Booking, Case, CaseEvent
+from web import links
+from web.api import bp, spec
+from web.context import catalog, external_url, now, token_key
+from web.extensions import db
+from web.i18n import current_locale
+from web.steps.booking import env, resolve
+
+MAX_DAYS = 92
+
+
+class SlotsQuery(BaseModel):
+    from_: date = Field(alias="from")
+    to: date
+
+
+class SlotOut(BaseModel):
+    id: int
+    step: str
+    counter: str
+    start: str
+    end: str
+    capacity: int
+    remaining: int
+
+
+class SlotList(BaseModel):
+    workflow: str
+    slots: list[SlotOut]
+
+
+class BookingIn(BaseModel):
+    model_config = {"extra": "forbid"}
+    slot_id: int = Field(ge=1)
+    answers: dict[str, Any] = Field(default_factory=dict, max_length=100)
+    step: str | None = Field(default=None, max_length=64)
+
+
+class BookingOut(BaseModel):
+    case_id: int
+    token: str
+    reference: str
+    links: dict[str, str]
+
+
+class RescheduleIn(BaseModel):
+    model_config = {"extra": "forbid"}
+    slot_id: int = Field(ge=1)
+
+
+class StepState(BaseModel):
+    id: str
+    type: str
+    status: str | None
+
+
+class BookingState(BaseModel):
+    step: str
+    status: str
+    start: str
+    end: str
+    counter: str
+
+
+class CaseOut(BaseModel):
+    reference: str
+    workflow: str
+    state: str
+    steps: list[StepState]
+    booking: BookingState | None
+
+
+def _iso(moment: Any) -> str:
+    return moment.astimezone(slots.TOKYO).isoformat()
+
+
+def citizen_links(case: Case, token: str) -> dict[str, str]:
+    """links.links over the contract's kinds, for those whose pages are installed (the
+    "case" link carries ``token``)."""
+    spec_ = catalog().for_case(db.session, case.workflow_id, case.workflow_version)
+    kinds = ["ticket", "qr", "cancel", "ics"] + [s.id for s in spec_.steps_of("form")]
+    out: dict[str, str] = {"case": external_url("case.page", token=token)}
+    for kind in kinds:
+        lk = links.KINDS.get(kind)
+        endpoint = lk.endpoint if lk else links.FORM_ENDPOINT
+        if endpoint not in current_app.view_functions:
+            continue
+        try:
+            out[kind] = links.link(case, kind)
+        except BuildError:
+            continue
+    return out
+
+
+@bp.get("/workflows/<workflow>/slots")
+@spec.validate(query=SlotsQuery, resp=Doc(HTTP_200=SlotList), tags=["booking"])
+def slot_list(workflow: str) -> Response:
+    """Bookable slots from ``from`` to ``to`` (local dates, at most 92 days), with places left."""
+    spec_ = catalog().specs.get(workflow)
+    if spec_ is None:
+        raise NotFound("unknown_workflow")
+    first = date.fromisoformat(request.args["from"])
+    last = date.fromisoformat(request.args["to"])
+    if last < first or last - first > timedelta(days=MAX_DAYS):
+        raise Invalid(fields={"to": "bad_range"}, max=MAX_DAYS)
+    out: list[SlotOut] = []
+    for step in spec_.steps_of("booking"):
+        for f in slots.slot_range(db.session, spec_, step, first, last, now=now()):
+            out.append(SlotOut(id=f.id, step=step.id, counter=step.counter,  # type: ignore[attr-defined]
+                               start=_iso(f.starts_at), end=_iso(f.ends_at),
+                               capacity=f.capacity, remaining=f.remaining))
+    db.session.commit()  # slots materialised for these dates
+    return jsonify(SlotList(workflow=workflow, slots=out).model_dump())
+
+
+def _created(case: Case) -> Response:
+    token = tokens.issue(db.session, case, "case", key=token_key(), now=now())
+    body = BookingOut(case_id=case.id, token=token, reference=case.reference,
+                      links=citizen_links(case, token))
+    db.session.commit()
+    resp = jsonify(body.model_dump())
+    resp.status_code = 201
+    return resp
+
+
+@bp.post("/workflows/<workflow>/bookings")
+@spec.validate(json=BookingIn, resp=Doc(HTTP_201=BookingOut, HTTP_409=None, HTTP_422=None,
+                                        HTTP_404=None), tags=["booking"])
+def book(workflow: str) -> Response:
+    """Book a place in one call: 201 with the case and the citizen's links; 409 ``slot_full``
+    (or another reason code); 422 with field errors. Nothing is written on an error."""
+    spec_ = catalog().specs.get(workflow)
+    if spec_ is None:
+        raise NotFound("unknown_workflow")
+    payload = request.get_json(silent=True) or {}
+    step = bookings.booking_step(spec_, payload.get("step"))
+    key = (request.headers.get("Idempotency-Key") or "").strip()[:128] or None
+    scope = f"api-booking:{spec_.id}"
+    try:
+        if key:
+            done = bookings.replayed(db.session, scope, key)
+            if done is not None and done.case_id:
+                return _created(db.session.get(Case, done.case_id))
+            row = bookings.claim(db.session, scope, key, now=now())
+        booking = bookings.book(env(), spec_, step, int(payload["slot_id"]),
+                                payload.get("answers") or {}, locale=current_locale())
+        if key:
+            row.case_id = booking.case_id
+        return _created(booking.case)
+    except IntegrityError:
+        db.session.rollback()
+        done = bookings.replayed(db.session, scope, key) if key else None
+        if done is None or not done.case_id:
+            raise
+        return _created(db.session.get(Case, done.case_id))
+
+
+def _case(token: str) -> Case:
+    return resolve(token, "case").case
+
+
+def case_out(case: Case) -> CaseOut:
+    spec_ = catalog().for_case(db.session, case.workflow_id, case.workflow_version)
+    events = list(db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
+                                     .order_by(CaseEvent.id)))
+    last = {e.step_id: e.event for e in events if e.step_id}
+    booking = db.session.scalar(select(Booking).where(Booking.case_id == case.id)
+                                .order_by(Booking.id.desc()).limit(1))
+    state = None
+    if booking is not None:
+        state = BookingState(step=booking.step_id, status=booking.status,
+                             start=_iso(booking.slot.starts_at), end=_iso(booking.slot.ends_at),
+                             counter=booking.slot.counter)
+    return CaseOut(reference=case.reference, workflow=case.workflow_id, state=case.state,
+                   steps=[StepState(id=s.id, type=s.type, status=last.get(s.id))
+                          for s in spec_.steps], booking=state)
+
+
+@bp.get("/cases/<token>")
+@spec.validate(resp=Doc(HTTP_200=CaseOut, HTTP_404=None), tags=["cases"])
+def case_view(token: str) -> Response:
+    """The case as its citizen may see it (no personal data beyond the booking's time)."""
+    return jsonify(case_out(_case(token)).model_dump())
+
+
+def _booking(case: Case) -> Booking:
+    booking = db.session.scalar(select(Booking).where(Booking.case_id == case.id)
+                                .order_by(Booking.id.desc()).limit(1))
+    if booking is None:
+        raise NotFound("no_booking")
+    return booking
+
+
+@bp.post("/cases/<token>/cancel")
+@spec.validate(resp=Doc(HTTP_200=CaseOut, HTTP_409=None, HTTP_404=None), tags=["cases"])
+def cancel(token: str) -> Response:
+    """Cancel the booking and free its place (until the cancellation deadline)."""
+    case = _case(token)
+    bookings.cancel(env(), _booking(case))
+    db.session.commit()
+    return jsonify(case_out(case).model_dump())
+
+
+@bp.post("/cases/<token>/reschedule")
+@spec.validate(json=RescheduleIn, resp=Doc(HTTP_200=CaseOut, HTTP_409=None, HTTP_404=None),
+               tags=["cases"])
+def reschedule(token: str) -> Response:
+    """Move the booking to another slot atomically (409 ``slot_full`` changes nothing)."""
+    case = _case(token)
+    payload = request.get_json(silent=True) or {}
+    bookings.reschedule(env(), _booking(case), int(payload["slot_id"]))
+    db.session.commit()
+    return jsonify(case_out(case).model_dump())

@@ -1,0 +1,114 @@
+"""After booking: cancel and reschedule from the citizen's links, and the waiting list (join a
+full slot, accept an offered place). A GET shows the page; only the POST acts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from engine import bookings, slots, tokens
+from engine.errors import Invalid
+from engine.models import Case, Slot, WaitlistEntry
+from web.context import now, token_key
+from web.errors import field_messages
+from web.extensions import db
+from web.i18n import current_locale
+from web.steps.booking import (
+    answers_from_form,
+    bp,
+    case_booking,
+    case_token,
+    env,
+    month_context,
+    parse_day,
+    parse_month,
+    resolve,
+    workflow_step,
+)
+
+
+@bp.route("/book/cancel/<token>", methods=["GET", "POST"])
+def cancel(token: str) -> Any:
+    case, booking = case_booking(token, "cancel", "case")
+    spec, step = bookings.step_of(env(), booking)
+    if request.method == "POST" and booking.status != "cancelled":
+        bookings.cancel(env(), booking)
+        db.session.commit()
+    return render_template("steps/booking/cancel.html", spec=spec, step=step, case=case,
+                           booking=booking, token=token)
+
+
+@bp.route("/book/reschedule/<token>", methods=["GET", "POST"])
+def reschedule(token: str) -> Any:
+    case, booking = case_booking(token, "reschedule", "case")
+    spec, step = bookings.step_of(env(), booking)
+    if request.method == "POST":
+        try:
+            slot_id = int(request.form.get("slot_id", ""))
+        except ValueError:
+            raise Invalid(fields={"slot_id": "invalid"}) from None
+        bookings.reschedule(env(), booking, slot_id)
+        db.session.commit()
+        return redirect(url_for("booking.done", token=case_token(case)), 303)
+    chosen = request.args.get("date")
+    day_slots: list[slots.Free] = []
+    the_day = None
+    if chosen:
+        the_day = parse_day(chosen)
+        day_slots = slots.slot_range(db.session, spec, step, the_day, the_day, now=now())
+    first = parse_month(request.args.get("month"),
+                        slots.local_date(slots.window(step, now())[0]))
+    return render_template("steps/booking/reschedule.html", case=case, booking=booking,
+                           token=token, day=the_day, slots=day_slots,
+                           **month_context(spec, step, first, "booking.reschedule",
+                                           day_param="date", token=token))
+
+
+@bp.route("/book/<workflow>/waitlist/<int:slot_id>", methods=["GET", "POST"])
+def waitlist(workflow: str, slot_id: int) -> Any:
+    """Join the waiting list of a full slot with the details the booking would ask."""
+    spec, step = workflow_step(workflow)
+    slot = bookings.bookable_slot(env(), spec, step, slot_id)
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        values = answers_from_form(step)
+        try:
+            entry = bookings.join_waitlist(env(), spec, step, slot_id, values,
+                                           locale=current_locale())
+        except Invalid as exc:
+            db.session.rollback()
+            errors = field_messages(exc.fields)
+        else:
+            token = tokens.issue(db.session, entry.case, "case", key=token_key(), now=now())
+            db.session.commit()
+            return render_template("steps/booking/waiting.html", spec=spec, step=step,
+                                   slot=slot, token=token, case=entry.case)
+    return render_template("steps/booking/waitlist.html", spec=spec, step=step, slot=slot,
+                           values=values, errors=errors), 422 if errors else 200
+
+
+@bp.route("/book/offer/<token>", methods=["GET", "POST"])
+def offer(token: str) -> Any:
+    """The page the waitlist email links to: take the place offered, or see that it lapsed."""
+    row = resolve(token, "waitlist", "case")
+    entry = db.session.scalar(select(WaitlistEntry).where(
+        WaitlistEntry.case_id == row.case_id).order_by(WaitlistEntry.id.desc()).limit(1))
+    if entry is None:
+        return redirect(url_for("case.page", token=token), 303)
+    case: Case = row.case
+    spec, step = workflow_step(case.workflow_id)
+    slot = db.session.get(Slot, entry.slot_id)
+    if request.method == "POST":
+        bookings.accept_offer(env(), entry)
+        db.session.commit()
+        return redirect(url_for("booking.done", token=case_token(case)), 303)
+    live = entry.status == "offered" and (entry.offer_expires_at is None
+                                          or entry.offer_expires_at > now())
+    return render_template("steps/booking/offer.html", spec=spec, step=step, entry=entry,
+                           slot=slot, live=live, case=case)
+
+
+__all__ = ["case_booking", "cancel", "offer", "reschedule", "waitlist"]
