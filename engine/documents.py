@@ -115,22 +115,17 @@ def render_html(spec: WorkflowSpec, template: str, *, data: Mapping[str, Any],
         today=now.astimezone(TZ).date(), label=_labeller(spec, answers, locale))
 
 
-def _no_fetch(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    """Print templates come from the workflow and may load nothing (no files, no network),
-    except inline data: URIs."""
-    if url.startswith("data:"):
-        from weasyprint.urls import default_url_fetcher
-
-        return default_url_fetcher(url)  # type: ignore[no-any-return]
-    raise ValueError("print templates may not load external resources")
-
-
 def to_pdf(html: str, *, paper: str = "A4", title: str = "") -> bytes:
     from weasyprint import CSS, HTML  # heavy import: only when printing
+    from weasyprint.urls import URLFetcher
 
-    base = CSS(string=f"@page {{ size: {PAPER.get(paper, paper)}; }} "
+    # Print templates come from the workflow and may load nothing (no files, no network)
+    # except inline data: URIs.
+    fetcher = URLFetcher(allowed_protocols={"data"})
+
+    base = CSS(url_fetcher=fetcher, string=f"@page {{ size: {PAPER.get(paper, paper)}; }} "
                       f"html {{ font-family: {FONT_STACK}; }}")
-    doc = HTML(string=html, url_fetcher=_no_fetch, base_url="about:blank")
+    doc = HTML(string=html, url_fetcher=fetcher, base_url="about:blank")
     pdf = doc.write_pdf(stylesheets=[base])
     assert pdf is not None
     return pdf  # type: ignore[no-any-return]
