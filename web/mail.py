@@ -11,8 +11,17 @@ import base64
 import re
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, current_app, flash, redirect, \
-    render_template, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required

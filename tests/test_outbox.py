@@ -1,0 +1,161 @@
+"""The outbox state machine: a message is queued with the change that causes it, claimed
+under a lease, and ends sent, retried with backoff, or failed with the reason."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from engine import outbox
+from engine.errors import InvalidTransition
+from engine.models import Message
+from engine.outbox import Outcome, Policy
+from tests.outbox_support import NOW, book, messages
+from web.extensions import db
+
+POLICY = Policy(lease=timedelta(minutes=5), max_attempts=3, retry_base=timedelta(minutes=1))
+
+
+def queue(key: str = "k1", **kw: object) -> int | None:
+    values: dict = dict(key=key, to="a@example.jp", subject="件名", text="本文", now=NOW,
+                        domain="example.jp")
+    values.update(kw)
+    return outbox.enqueue(db.session, **values)  # type: ignore[arg-type]
+
+
+def commit_without_dispatch() -> None:
+    """Commit, but leave the rows queued (as if the after-commit dispatch was lost)."""
+    outbox.pop_new_ids(db.session)
+    db.session.commit()
+
+
+def test_same_key_queues_one_message(app: Flask) -> None:
+    with app.app_context():
+        first = queue("same")
+        again = queue("same")
+        commit_without_dispatch()
+        assert first is not None and again is None
+        assert db.session.scalar(select(func.count()).select_from(Message)) == 1
+
+
+def test_message_ids_are_unique_and_stable_per_row(app: Flask) -> None:
+    with app.app_context():
+        a, b = queue("a"), queue("b")
+        commit_without_dispatch()
+        ids = {db.session.get(Message, a).message_id, db.session.get(Message, b).message_id}
+        assert len(ids) == 2 and all(i.endswith("@example.jp>") for i in ids)
+
+
+def test_rolled_back_booking_queues_nothing(app: Flask) -> None:
+    with app.app_context():
+        book(app, commit=False)
+        assert db.session.scalar(select(func.count()).select_from(Message)) == 1
+        db.session.rollback()
+        assert db.session.scalar(select(func.count()).select_from(Message)) == 0
+        assert outbox.pop_new_ids(db.session) == []
+
+
+def test_a_leased_message_is_not_claimed_twice(app: Flask) -> None:
+    with app.app_context():
+        mid = queue()
+        commit_without_dispatch()
+        first = outbox.claim(db.session, mid, now=NOW, policy=POLICY)
+        commit_without_dispatch()
+        assert first is not None and first.status == "sending" and first.attempts == 1
+        assert outbox.claim(db.session, mid, now=NOW + timedelta(minutes=4),
+                            policy=POLICY) is None
+        # The lease ran out (the worker died): another delivery may take it over.
+        again = outbox.claim(db.session, mid, now=NOW + timedelta(minutes=6), policy=POLICY)
+        assert again is not None and again.attempts == 2
+
+
+def test_a_late_outcome_of_a_superseded_attempt_is_ignored(app: Flask) -> None:
+    with app.app_context():
+        mid = queue()
+        outbox.claim(db.session, mid, now=NOW, policy=POLICY)
+        later = NOW + timedelta(minutes=6)
+        outbox.claim(db.session, mid, now=later, policy=POLICY)
+        assert outbox.record(db.session, mid, 2, Outcome("sent", transport="smtp"),
+                             now=later, policy=POLICY) == "sent"
+        # The first worker wakes up and reports a failure: it must not undo "sent".
+        assert outbox.record(db.session, mid, 1, Outcome("temporary", "timeout"),
+                             now=later, policy=POLICY) is None
+        row = db.session.get(Message, mid)
+        assert row.status == "sent" and row.last_error is None
+
+
+def test_finished_messages_are_never_claimed(app: Flask) -> None:
+    with app.app_context():
+        mid = queue()
+        outbox.claim(db.session, mid, now=NOW, policy=POLICY)
+        outbox.record(db.session, mid, 1, Outcome("sent"), now=NOW, policy=POLICY)
+        assert outbox.claim(db.session, mid, now=NOW + timedelta(days=1), policy=POLICY) is None
+
+
+def test_temporary_failures_back_off_then_fail_with_the_reason(app: Flask) -> None:
+    with app.app_context():
+        mid = queue()
+        now = NOW
+        for attempt, wait in ((1, 1), (2, 2)):
+            assert outbox.claim(db.session, mid, now=now, policy=POLICY) is not None
+            assert outbox.record(db.session, mid, attempt, Outcome("temporary", "421 busy"),
+                                 now=now, policy=POLICY) == "retry"
+            row = db.session.get(Message, mid)
+            assert row.next_attempt_at == now + timedelta(minutes=wait)
+            assert outbox.claim(db.session, mid, now=now + timedelta(seconds=30),
+                                policy=POLICY) is None  # not due yet
+            now = row.next_attempt_at
+        outbox.claim(db.session, mid, now=now, policy=POLICY)
+        assert outbox.record(db.session, mid, 3, Outcome("temporary", "421 busy"), now=now,
+                             policy=POLICY) == "failed"
+        assert db.session.get(Message, mid).last_error == "gave up after 3 attempts: 421 busy"
+
+
+def test_a_refused_address_fails_at_once(app: Flask) -> None:
+    with app.app_context():
+        mid = queue()
+        outbox.claim(db.session, mid, now=NOW, policy=POLICY)
+        outbox.record(db.session, mid, 1, Outcome("permanent", "recipient refused: 550 no"),
+                      now=NOW, policy=POLICY)
+        row = db.session.get(Message, mid)
+        assert (row.status, row.attempts, row.last_error) == (
+            "failed", 1, "recipient refused: 550 no")
+
+
+def test_a_queued_message_cannot_jump_to_sent() -> None:
+    with pytest.raises(InvalidTransition):
+        outbox.next_state(outbox.TRANSITIONS, "queued", "sent")
+
+
+def test_sweep_finds_missed_retries_and_expired_leases_once_per_grace(app: Flask) -> None:
+    with app.app_context():
+        missed = queue("missed")
+        retry = queue("retry")
+        leased = queue("leased")
+        done = queue("done")
+        for mid in (retry, leased, done):
+            outbox.claim(db.session, mid, now=NOW, policy=POLICY)
+        outbox.record(db.session, retry, 1, Outcome("temporary", "x"), now=NOW, policy=POLICY)
+        outbox.record(db.session, done, 1, Outcome("sent"), now=NOW, policy=POLICY)
+        grace = timedelta(minutes=2)
+        assert outbox.due(db.session, now=NOW + timedelta(seconds=30), grace=grace) == []
+        later = NOW + timedelta(minutes=6)
+        assert outbox.due(db.session, now=later, grace=grace) == [missed, retry, leased]
+        # Just dispatched: not again until the grace period has passed.
+        assert outbox.due(db.session, now=later + timedelta(minutes=1), grace=grace) == []
+        assert outbox.due(db.session, now=later + timedelta(minutes=3), grace=grace) == [
+            missed, retry, leased]
+
+
+def test_embedded_default_keeps_the_email_and_logs_no_personal_data(
+        app: Flask, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO")
+    book(app, email="private.person@example.jp")
+    [row] = messages(app)
+    assert (row.status, row.transport, row.attempts) == ("sent", "log", 1)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert row.message_id in logged and f"/staff/mail/{row.id}" in logged
+    assert "private.person" not in logged and "山田" not in logged

@@ -1,0 +1,191 @@
+"""The notify step: which events queue which email, what it says (in the citizen's
+language, with working links and the .ics), and template mistakes caught at load."""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import icalendar
+import pytest
+from flask import Flask
+
+from engine import bookings, mailer
+from engine.models import Booking, CaseEvent
+from engine.spec import Catalog, SpecError
+from tests.outbox_support import (
+    NOW,
+    TEMPLATES,
+    TEST_WORKFLOW,
+    book,
+    booking_of,
+    env,
+    messages,
+    write_workflow,
+)
+from web.extensions import db
+
+
+@pytest.fixture
+def mailapp(make_app: Any, tmp_path: Path) -> Flask:
+    return make_app(WORKFLOWS=[str(write_workflow(tmp_path / "wf"))])
+
+
+def test_booking_queues_the_confirmation_in_the_same_transaction(app: Flask) -> None:
+    case_id = book(app)
+    [row] = messages(app)
+    assert (row.case_id, row.step_id, row.event, row.to_addr) == (
+        case_id, "booked-mail", "booked", "hanako@example.jp")
+    assert row.subject == "【予約完了】母子健康手帳の交付"
+    assert "山田 花子 様" in row.body_text and "2026年12月10日（木） 09:00〜09:30" in row.body_text
+    links = re.findall(r"http://localhost/\S+", row.body_text)
+    assert len(links) == 3 and len(set(links)) == 3  # questionnaire, ticket, cancel
+    with app.app_context():
+        events = [e.event for e in db.session.query(CaseEvent).filter_by(case_id=case_id)]
+    assert events[-2:] == ["booked", "message_queued"]
+
+
+def test_the_built_email_is_multipart_with_a_valid_ics(app: Flask) -> None:
+    book(app)
+    [row] = messages(app)
+    mime = mailer.build(row, sender="市役所 <madoguchi@example.jp>", now=NOW)
+    parsed = email.message_from_bytes(mime.as_bytes(), policy=email.policy.default)
+    assert parsed["Message-ID"] == row.message_id
+    assert str(parsed["Subject"]) == "【予約完了】母子健康手帳の交付"
+    assert "山田 花子 様" in parsed.get_body(("plain",)).get_content()
+    [ics] = [p for p in parsed.iter_attachments() if p.get_content_type() == "text/calendar"]
+    cal = icalendar.Calendar.from_ical(ics.get_content())
+    [event] = cal.walk("VEVENT")
+    assert event.decoded("dtstart").isoformat() == "2026-12-10T09:00:00+09:00"
+
+
+def test_english_case_gets_english_text_and_html(mailapp: Flask) -> None:
+    book(mailapp, workflow="mailtest", locale="en",
+         answers={"name": "Jane Doe", "email": "jane@example.jp"})
+    [row] = messages(mailapp)
+    assert row.locale == "en" and row.subject.startswith("Booking ")
+    assert "Dear Jane Doe" in row.body_text and "Where: City Hall 1F" in row.body_text
+    assert "Thursday, 10 December 2026, 09:00–09:30" in row.body_text
+    assert '<a href="http://localhost/c/' in (row.body_html or "")
+
+
+def test_html_part_escapes_answers(mailapp: Flask) -> None:
+    book(mailapp, workflow="mailtest",
+         answers={"name": "<b>花子</b>", "email": "x@example.jp"})
+    [row] = messages(mailapp)
+    assert "&lt;b&gt;花子&lt;/b&gt;" in (row.body_html or "")
+    assert "<b>花子</b> 様" in row.body_text  # plain text is not HTML
+
+
+def test_cancellation_sends_a_cancelled_ics(mailapp: Flask) -> None:
+    case_id = book(mailapp, workflow="mailtest", answers={"name": "花子", "email": "h@example.jp"})
+    with mailapp.test_request_context():
+        booking = db.session.get(Booking, booking_of(mailapp, case_id).id)
+        bookings.cancel(env(mailapp), booking)
+        db.session.commit()
+    rows = messages(mailapp)
+    assert [r.event for r in rows] == ["booked", "cancelled"]
+    ics = base64.b64decode(rows[1].attachments[0]["data"])
+    [event] = icalendar.Calendar.from_ical(ics).walk("VEVENT")
+    assert str(event["status"]) == "CANCELLED"
+
+
+def test_no_address_is_a_visible_failure_and_the_booking_stands(mailapp: Flask) -> None:
+    case_id = book(mailapp, workflow="mailtest", answers={"name": "花子"})
+    [row] = messages(mailapp)
+    assert row.status == "failed" and row.last_error == "no address: the field is empty"
+    assert booking_of(mailapp, case_id).status == "confirmed"
+
+
+def test_a_template_that_breaks_at_run_time_fails_the_email_not_the_booking(
+        make_app: Any, tmp_path: Path) -> None:
+    templates = {**TEMPLATES, "mail/booked.ja.txt": "{{ answers.visit.name + 1 }}\n"}
+    app = make_app(WORKFLOWS=[str(write_workflow(tmp_path / "wf", templates=templates))])
+    case_id = book(app, workflow="mailtest", answers={"name": "花子", "email": "h@example.jp"})
+    [row] = messages(app)
+    assert row.status == "failed" and row.last_error.startswith("cannot render: TypeError")
+    assert booking_of(app, case_id).status == "confirmed"
+
+
+def test_reminder_is_sent_once_in_its_window_and_never_for_cancelled(mailapp: Flask) -> None:
+    from web import tasks_mail
+
+    kept = book(mailapp, workflow="mailtest", answers={"name": "A", "email": "a@example.jp"})
+    gone = book(mailapp, workflow="mailtest", answers={"name": "B", "email": "b@example.jp"})
+    with mailapp.test_request_context():
+        bookings.cancel(env(mailapp), db.session.get(Booking, booking_of(mailapp, gone).id))
+        db.session.commit()
+    with mailapp.app_context():
+        start = db.session.get(Booking, booking_of(mailapp, kept).id).slot.starts_at
+
+    def sweep_at(moment: Any) -> int:
+        mailapp.config["CLOCK"] = lambda: moment
+        with mailapp.app_context():
+            return int(tasks_mail.send_reminders.apply().get())
+
+    assert sweep_at(start - timedelta(hours=25)) == 0
+    assert sweep_at(start - timedelta(hours=23)) == 1
+    assert sweep_at(start - timedelta(hours=22)) == 0
+    reminders = messages(mailapp, event="reminder")
+    assert [(r.case_id, r.to_addr, r.status) for r in reminders] == [
+        (kept, "a@example.jp", "sent")]
+    assert "明日 09:00 にお待ちしています。" in reminders[0].body_text
+
+
+BAD_CASES = {
+    "syntax": ("{{ answers.visit.name }\n", "mail/booked.ja.txt:1: template syntax"),
+    "unknown variable": ("{{ user.name }}\n", "unknown variable 'user'"),
+    "unknown link": ("{{ links.ticket }}\n", "link 'ticket' is not in this step's links"),
+    "unknown field": ("{{ answers.visit.nmae }}\n", "collects no field 'nmae'"),
+    "unknown booking key": ("{{ booking.room }}\n", "unknown name booking.room"),
+    "unknown filter": ("{{ case.reference|shout }}\n", "No filter named 'shout'"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_CASES, ids=list(BAD_CASES))
+def test_template_mistakes_are_reported_by_workflows_check(
+        case: str, tmp_path: Path, runner: Any) -> None:
+    text, expected = BAD_CASES[case]
+    root = write_workflow(tmp_path / "wf", templates={
+        **TEMPLATES, "mail/booked.ja.txt": "ok\n" + text})
+    result = runner.invoke(args=["workflows", "check", str(root)])
+    assert result.exit_code == 1
+    assert expected.replace(":1:", ":2:") in result.output
+    # file:line of the step's `template:` key in the YAML
+    assert re.search(r"mailtest\.yaml:\d+: steps\[1\]\.template: ", result.output)
+
+
+@pytest.mark.parametrize("change,expected", [
+    (("subject: {ja: \"予約 {{ case.reference }}\", en: \"Booking {{ case.reference }}\"}",
+      "subject: {ja: \"予約 {{ case.refrence }}\"}"), "unknown name case.refrence"),
+    (("on: [booked, cancelled]", "on: [booked, reminder]"), "hours_before is required"),
+    (("links: [case]", "links: [case, parking]"), "unknown link 'parking'"),
+    (("to: visit.email\n    subject: {ja", "to: visit.name\n    subject: {ja"),
+     "visit.name is a text field, not an email field"),
+])
+def test_step_mistakes_are_reported(change: tuple[str, str], expected: str,
+                                    tmp_path: Path) -> None:
+    source = TEST_WORKFLOW.replace(*change, 1)
+    assert source != TEST_WORKFLOW
+    root = write_workflow(tmp_path / "wf", source)
+    with pytest.raises(SpecError) as exc:
+        Catalog.load([root])
+    assert expected in str(exc.value)
+
+
+def test_english_subject_requires_english_templates(tmp_path: Path) -> None:
+    templates = {k: v for k, v in TEMPLATES.items() if not k.endswith(".en.html")}
+    root = write_workflow(tmp_path / "wf", templates=templates)
+    with pytest.raises(SpecError) as exc:
+        Catalog.load([root])
+    assert "template file 'mail/booked.en.html' not found" in str(exc.value)
+
+
+def test_bundled_workflows_pass_the_check(runner: Any) -> None:
+    result = runner.invoke(args=["workflows", "check"])
+    assert result.exit_code == 0, result.output
