@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -163,11 +164,26 @@ def _check_person(env: Env, spec: WorkflowSpec, step: Params, key: str | None,
 
 # --- citizen operations ---------------------------------------------------------------------
 
+def _start_case(env: Env, spec: WorkflowSpec, locale: str) -> Case:
+    """``runtime.start_case``, after recording the spec's version with ON CONFLICT DO NOTHING:
+    the first bookings of a new version arrive together (an announcement), and a plain
+    INSERT of the version row would fail all but one of them with a unique violation."""
+    from engine.models import WorkflowVersion
+
+    dialect = env.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    env.session.execute(insert(WorkflowVersion).values(
+        workflow_id=spec.id, version=spec.version, path=spec.path, source=spec.source,
+        assets=dict(spec.texts), created_at=env.now,
+    ).on_conflict_do_nothing(index_elements=["workflow_id", "version"]))
+    return runtime.start_case(env.session, spec, actor=env.actor, now=env.now, locale=locale)
+
+
 def hold(env: Env, spec: WorkflowSpec, step: Params, slot_id: int, *,
          locale: str = "ja") -> Booking:
     """Keep a place for ``hold_minutes`` while the citizen fills in the details (a new case)."""
     slot = bookable_slot(env, spec, step, slot_id)
-    case = runtime.start_case(env.session, spec, actor=env.actor, now=env.now, locale=locale)
+    case = _start_case(env, spec, locale)
     _take(env, slot)
     booking = Booking(case=case, workflow_id=spec.id, step_id=step.id, slot_id=slot.id,
                       status="held", created_at=env.now,
@@ -206,7 +222,7 @@ def book(env: Env, spec: WorkflowSpec, step: Params, slot_id: int,
     key = email_key(step, values)
     _check_person(env, spec, step, key)
     slot = bookable_slot(env, spec, step, slot_id)
-    case = runtime.start_case(env.session, spec, actor=env.actor, now=env.now, locale=locale)
+    case = _start_case(env, spec, locale)
     _store(env.session, case, step, slot, values)
     _take(env, slot)  # last: the slot's row lock is held from here to the commit
     booking = Booking(case=case, workflow_id=spec.id, step_id=step.id, slot_id=slot.id,
@@ -342,7 +358,7 @@ def join_waitlist(env: Env, spec: WorkflowSpec, step: Params, slot_id: int,
                    WaitlistEntry.status.in_(("waiting", "offered")),
                    func.lower(Case.data[step.id][step.email_field() or ""].as_string()) == key)):
         raise Conflict("already_waiting")
-    case = runtime.start_case(env.session, spec, actor=env.actor, now=env.now, locale=locale)
+    case = _start_case(env, spec, locale)
     runtime.set_step_data(env.session, case, step.id, values)
     entry = WaitlistEntry(slot_id=slot.id, case=case, step_id=step.id, status="waiting",
                           created_at=env.now)

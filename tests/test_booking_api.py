@@ -1,0 +1,149 @@
+"""The booking calls of the JSON API (DESIGN.md's contract): slots, book (201/409/422),
+the citizen's case, cancel and reschedule; Idempotency-Key replays."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from engine import bookings, capacity, slots
+from engine.models import Booking, Case, Slot
+from web.extensions import db
+
+NOW = datetime(2026, 12, 2, 0, 0, tzinfo=UTC)
+ANSWERS = {"name": "山田 花子", "kana": "ヤマダ ハナコ", "email": "hanako@example.jp",
+           "phone": "090-1234-5678"}
+URL = "/api/v1/workflows/boshi-techo/bookings"
+
+
+@pytest.fixture
+def app(make_app: Any) -> Flask:
+    return make_app(CLOCK=lambda: NOW)
+
+
+def slot_id(app: Flask, day: date = date(2026, 12, 10), cap: int | None = None) -> int:
+    with app.app_context():
+        spec = app.extensions["catalog"].get("boshi-techo")
+        slots.ensure(db.session, spec, bookings.booking_step(spec), day, day)
+        sid = int(db.session.scalar(select(Slot.id).where(slots.day_filter(day))
+                                    .order_by(Slot.starts_at).limit(1)))
+        if cap is not None:
+            capacity.resize(db.session, sid, cap)
+        db.session.commit()
+        return sid
+
+
+def n_bookings(app: Flask) -> int:
+    with app.app_context():
+        return int(db.session.scalar(select(func.count()).select_from(Booking)))
+
+
+def test_slots_lists_places_left(app: Flask, client: Any) -> None:
+    resp = client.get("/api/v1/workflows/boshi-techo/slots?from=2026-12-10&to=2026-12-11")
+    assert resp.status_code == 200
+    got = resp.get_json()["slots"]
+    assert len(got) == 24
+    assert got[0]["start"] == "2026-12-10T09:00:00+09:00" and got[0]["remaining"] == 2
+    assert {"id", "start", "end", "capacity", "remaining"} <= set(got[0])
+
+
+@pytest.mark.parametrize("query", ["from=2026-12-10", "from=x&to=2026-12-11",
+                                   "from=2026-12-10&to=2027-12-10",
+                                   "from=2026-12-11&to=2026-12-10"])
+def test_bad_slot_queries_are_422(client: Any, query: str) -> None:
+    resp = client.get(f"/api/v1/workflows/boshi-techo/slots?{query}")
+    assert resp.status_code == 422 and resp.get_json()["error"]["code"] == "invalid"
+
+
+def test_book_returns_case_token_and_links(app: Flask, client: Any) -> None:
+    sid = slot_id(app)
+    resp = client.post(URL, json={"slot_id": sid, "answers": ANSWERS})
+    assert resp.status_code == 201, resp.get_json()
+    body = resp.get_json()
+    assert set(body) >= {"case_id", "token", "links"}
+    assert body["links"]["case"] == f"http://localhost/c/{body['token']}"
+    assert body["links"]["cancel"].startswith("http://localhost/book/cancel/")
+    assert body["links"]["ics"].endswith(".ics")
+    case = client.get(f"/api/v1/cases/{body['token']}").get_json()
+    assert case["state"] == "active" and case["booking"]["status"] == "confirmed"
+    assert case["booking"]["start"] == "2026-12-10T09:00:00+09:00"
+    assert "hanako" not in str(case)  # no personal data beyond the time
+
+
+def test_full_slot_is_409_and_nothing_written(app: Flask, client: Any) -> None:
+    sid = slot_id(app, cap=1)
+    assert client.post(URL, json={"slot_id": sid, "answers": ANSWERS}).status_code == 201
+    resp = client.post(URL, json={"slot_id": sid,
+                                  "answers": {**ANSWERS, "email": "b@example.jp"}})
+    assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "slot_full"
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Case)) == 1
+
+
+def test_field_errors_are_422_in_the_users_language(app: Flask, client: Any) -> None:
+    sid = slot_id(app)
+    resp = client.post(URL, json={"slot_id": sid, "answers": {**ANSWERS, "kana": "abc",
+                                                                "phone": "12"}},
+                       headers={"Accept-Language": "en"})
+    assert resp.status_code == 422
+    fields = resp.get_json()["error"]["fields"]
+    assert set(fields) == {"kana", "phone"} and "katakana" in fields["kana"]
+    ja = client.post(URL, json={"slot_id": sid, "answers": {**ANSWERS, "kana": "abc"}})
+    assert "カタカナ" in ja.get_json()["error"]["fields"]["kana"]
+    assert n_bookings(app) == 0
+
+
+@pytest.mark.parametrize("body", [{"answers": ANSWERS}, {"slot_id": "x", "answers": {}},
+                                  {"slot_id": 1, "answers": ANSWERS, "extra": 1},
+                                  {"slot_id": 1, "answers": {"name": "x" * 5000}}, []])
+def test_malformed_bodies_are_4xx(app: Flask, client: Any, body: Any) -> None:
+    slot_id(app)
+    resp = client.post(URL, json=body)
+    assert resp.status_code in (404, 422) and n_bookings(app) == 0
+
+
+def test_second_booking_over_the_per_person_limit(app: Flask, client: Any) -> None:
+    sid = slot_id(app)
+    assert client.post(URL, json={"slot_id": sid, "answers": ANSWERS}).status_code == 201
+    resp = client.post(URL, json={"slot_id": sid, "answers": ANSWERS})
+    assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "per_person_limit"
+
+
+def test_idempotency_key_replays_the_first_booking(app: Flask, client: Any) -> None:
+    sid = slot_id(app)
+    headers = {"Idempotency-Key": "abc-123"}
+    a = client.post(URL, json={"slot_id": sid, "answers": ANSWERS}, headers=headers)
+    b = client.post(URL, json={"slot_id": sid, "answers": ANSWERS}, headers=headers)
+    assert a.status_code == b.status_code == 201
+    assert a.get_json()["case_id"] == b.get_json()["case_id"]
+    assert n_bookings(app) == 1
+
+
+def test_cancel_frees_the_place_and_reschedule_moves_it(app: Flask, client: Any) -> None:
+    a, b = slot_id(app, cap=1), slot_id(app, date(2026, 12, 11), cap=1)
+    token = client.post(URL, json={"slot_id": a, "answers": ANSWERS}).get_json()["token"]
+    moved = client.post(f"/api/v1/cases/{token}/reschedule", json={"slot_id": b})
+    assert moved.status_code == 200
+    assert moved.get_json()["booking"]["start"].startswith("2026-12-11")
+    resp = client.post(f"/api/v1/cases/{token}/cancel")
+    assert resp.status_code == 200 and resp.get_json()["state"] == "cancelled"
+    again = client.post(f"/api/v1/cases/{token}/cancel")
+    assert again.status_code == 409
+    with app.app_context():
+        assert [db.session.get(Slot, s).booked for s in (a, b)] == [0, 0]
+
+
+def test_unknown_or_forged_case_token_is_404(client: Any) -> None:
+    assert client.get("/api/v1/cases/NOTATOKEN").status_code == 404
+    assert client.post("/api/v1/cases/" + "B" * 35 + "/cancel").status_code == 404
+
+
+def test_booking_calls_are_in_the_openapi_document(client: Any) -> None:
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    assert "/api/v1/workflows/{workflow}/slots" in paths
+    assert "/api/v1/workflows/{workflow}/bookings" in paths
+    assert "/api/v1/cases/{token}" in paths and "/api/v1/cases/{token}/cancel" in paths
