@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask import Flask
@@ -130,3 +130,15 @@ def write_workflow(root: Any, source: str = TEST_WORKFLOW,
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, "utf-8")
     return root
+
+
+def future_visit_day(days_ahead: int = 14) -> date:
+    """An open weekday some days from the real today (tests with real workers use the real
+    clock, so the visit must be in the real future)."""
+    import jpholiday
+
+    day = datetime.now(UTC).date() + timedelta(days=days_ahead)
+    while (day.weekday() >= 5 or jpholiday.is_holiday(day)
+           or (day.month, day.day) >= (12, 29) or (day.month, day.day) <= (1, 3)):
+        day += timedelta(days=1)
+    return day
