@@ -96,11 +96,16 @@ def start_case(session: Session, spec: WorkflowSpec, *, actor: str, now: datetim
                locale: str = "ja", parent: Case | None = None,
                detail: Mapping[str, Any] | None = None) -> Case:
     record_version(session, spec)
+    # Where the citizen came from (a poster's QR code), set per request by the web layer.
+    origin = session.info.get("origin") or {}
+    poster_id = origin.get("poster_id") if origin.get("workflow_id") == spec.id else None
     case = Case(reference=new_reference(), workflow_id=spec.id, workflow_version=spec.version,
-                state="active", data={}, locale=locale, parent=parent, created_at=now,
-                updated_at=now)
+                state="active", data={}, locale=locale, parent=parent, poster_id=poster_id,
+                created_at=now, updated_at=now)
     session.add(case)
     session.flush()
+    if poster_id is not None:
+        detail = {**(detail or {}), "poster_id": poster_id}
     _append(session, case, None, "started", actor, now, detail)
     return case
 

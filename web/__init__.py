@@ -46,10 +46,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     security.init_app(app)
 
-    from web import api, auth, housekeeping, mail, public, staff, tasks  # noqa: F401
+    from web import api, auth, housekeeping, mail, posters, public, staff, tasks  # noqa: F401
     from web.steps import BLUEPRINTS
 
-    for blueprint in (public.bp, auth.bp, staff.bp, api.bp, mail.bp, *BLUEPRINTS):
+    for blueprint in (public.bp, auth.bp, staff.bp, api.bp, mail.bp, posters.bp, *BLUEPRINTS):
         app.register_blueprint(blueprint)
     api.spec.register(app)
     tasks.celery_init_app(app)

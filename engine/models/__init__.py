@@ -5,11 +5,12 @@ from .booking import Booking, Slot, WaitlistEntry
 from .case import Case, CaseEvent, IdempotencyKey, WorkflowVersion
 from .checkin import CheckIn, QueueTicket
 from .outbox import Message
+from .poster import Poster
 from .staff import ApiToken, StaffUser
 from .token import Token
 
 __all__ = [
     "ApiToken", "Base", "Booking", "Case", "CaseEvent", "CheckIn", "IdempotencyKey", "Message",
-    "QueueTicket", "Slot", "StaffUser", "Token", "UTCDateTime", "WaitlistEntry",
+    "Poster", "QueueTicket", "Slot", "StaffUser", "Token", "UTCDateTime", "WaitlistEntry",
     "WorkflowVersion", "utcnow",
 ]

@@ -42,6 +42,8 @@ class Case(Base):
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     locale: Mapped[str] = mapped_column(String(8), default="ja")
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"), index=True)
+    # The poster (printed QR code) the citizen came from, if any.
+    poster_id: Mapped[int | None] = mapped_column(ForeignKey("poster.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     erased_at: Mapped[datetime | None]

@@ -113,3 +113,19 @@ def test_every_string_has_a_japanese_translation():
 def test_no_workflow_lacks_a_golden_path():
     for yaml_file in Path(ROOT / "workflows").glob("*.yaml"):
         assert yaml_file.with_suffix(".path").exists(), yaml_file.name
+
+
+def test_a_message_has_one_translation_across_catalogues():
+    """Catalogues are merged; the same msgid translated twice would show either at random.
+    Use distinct msgids (or pgettext) where a word means different things."""
+    from babel.messages.pofile import read_po
+
+    from web.i18n import TRANSLATIONS
+
+    seen: dict[str, set[str]] = {}
+    for po in TRANSLATIONS.glob("*/ja/LC_MESSAGES/messages.po"):
+        with po.open("rb") as f:
+            for message in read_po(f):
+                if message.id and message.string:
+                    seen.setdefault(str(message.id), set()).add(str(message.string))
+    assert {k: v for k, v in seen.items() if len(v) > 1} == {}

@@ -1,0 +1,64 @@
+"""Posters: printed QR codes that lead into a workflow, and whether they worked."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from engine.errors import Invalid, NotFound
+from engine.models import Case, Poster
+from engine.spec import Catalog
+
+ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no look-alikes: read out or typed from paper
+
+
+def create(session: Session, catalog: Catalog, *, workflow_id: str, label: str, actor: str,
+           now: datetime) -> Poster:
+    label = " ".join(label.split())
+    fields = {}
+    if workflow_id not in catalog.specs:
+        fields["workflow"] = "invalid_choice"
+    if not label:
+        fields["label"] = "required"
+    elif len(label) > 120:
+        fields["label"] = "too_long"
+    if fields:
+        raise Invalid(fields=fields)
+    poster = Poster(code="".join(secrets.choice(ALPHABET) for _ in range(8)),
+                    workflow_id=workflow_id, label=label, created_by=actor, created_at=now)
+    session.add(poster)
+    session.flush()
+    return poster
+
+
+def scan(session: Session, code: str) -> Poster:
+    """Count one scan (a single UPDATE, so concurrent scans are all counted)."""
+    poster = session.scalar(select(Poster).where(Poster.code == code.strip().lower(),
+                                                 Poster.active.is_(True)))
+    if poster is None:
+        raise NotFound("unknown_poster")
+    session.execute(update(Poster).where(Poster.id == poster.id)
+                    .values(scans=Poster.scans + 1))
+    session.flush()
+    return poster
+
+
+@dataclass(frozen=True)
+class PosterStats:
+    poster: Poster
+    cases: int
+
+
+def stats(session: Session, workflow_ids: list[str] | None = None) -> list[PosterStats]:
+    """Every poster with the number of cases it started, newest first."""
+    started = (select(Case.poster_id, func.count().label("n")).where(Case.poster_id.is_not(None))
+               .group_by(Case.poster_id).subquery())
+    query = (select(Poster, func.coalesce(started.c.n, 0))
+             .outerjoin(started, started.c.poster_id == Poster.id).order_by(Poster.id.desc()))
+    if workflow_ids is not None:
+        query = query.where(Poster.workflow_id.in_(workflow_ids))
+    return [PosterStats(p, int(n)) for p, n in session.execute(query).all()]
