@@ -21,7 +21,10 @@ from web.extensions import babel, csrf, db, login_manager, migrate
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True,
                 instance_path=str(config.ROOT / "instance"))
-    app.config.from_mapping(config.load(app.instance_path))
+    try:
+        app.config.from_mapping(config.load(app.instance_path))
+    except config.ConfigError as exc:
+        raise SystemExit(f"The app cannot start: {exc}") from None
     if test_config:
         app.config.from_mapping(test_config)
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = database.engine_options(

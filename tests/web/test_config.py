@@ -41,3 +41,18 @@ def test_production_with_good_settings(tmp_path):
     assert settings["SESSION_COOKIE_SECURE"] is True
     assert settings["SESSION_COOKIE_NAME"] == "__Host-session"
     assert settings["SMTP_PORT"] == 587
+
+
+def test_app_refuses_to_start_with_bad_production_settings(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {"APP_ENV": "production", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", "import wsgi"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "The app cannot start: invalid settings:" in result.stderr
+    assert "DATABASE_URL is required in production" in result.stderr
+    assert "Traceback" not in result.stderr
