@@ -32,7 +32,7 @@ def create(session: Session, email: str, *, role: str, password: str, name: str 
     if "@" not in email or len(email) > 254:
         fields["email"] = "invalid_email"
     if len(password) < MIN_PASSWORD:
-        fields["password"] = "too_short"
+        fields["password"] = "too_short"  # noqa: S105 (an error code, not a password)
     if fields:
         raise Invalid(fields=fields)
     if session.scalar(select(StaffUser.id).where(func.lower(StaffUser.email) == email)):

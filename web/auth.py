@@ -7,7 +7,14 @@ from urllib.parse import urlparse
 
 import structlog
 from flask import (
-    Blueprint, Response, flash, redirect, render_template, request, session, url_for,
+    Blueprint,
+    Response,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
 )
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user

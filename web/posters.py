@@ -7,7 +7,15 @@ the count is a statistic, not anyone's data."""
 from __future__ import annotations
 
 from flask import (
-    Blueprint, Response, abort, flash, redirect, render_template, request, session, url_for,
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
 )
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required

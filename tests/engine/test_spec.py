@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from engine.spec import Catalog, SpecError, parse
 from tests.conftest import ROOT
@@ -45,7 +46,7 @@ def test_good_file_parses_into_an_immutable_spec():
     assert [s.id for s in spec.steps] == ["visit", "answers"]
     assert spec.title.get("en") == "Sample" and spec.title.get("ja") == "見本"
     assert len(spec.version) == 16
-    with pytest.raises(Exception):  # pydantic frozen model
+    with pytest.raises(ValidationError):  # frozen
         spec.steps[0].counter = "other"  # type: ignore[misc]
 
 
@@ -78,8 +79,9 @@ def test_reference_to_a_field_no_earlier_step_collects():
 
 
 def test_reference_to_a_later_step_is_refused():
-    source = GOOD.replace("      - {id: email, type: email, label: メール, required: true}\n",
-                          "      - {id: email, type: email, label: メール, prefill: answers.name}\n")
+    source = GOOD.replace(
+        "      - {id: email, type: email, label: メール, required: true}\n",
+        "      - {id: email, type: email, label: メール, prefill: answers.name}\n")
     [found] = problems(source)
     assert "wf.yaml:13:" in found and "comes later" in found
 
@@ -100,7 +102,8 @@ def test_duplicate_step_ids():
 
 
 def test_unreachable_step():
-    source = GOOD.replace("id: answers\n    type: form", "id: answers\n    type: form\n    after: answers")
+    source = GOOD.replace("id: answers\n    type: form",
+                          "id: answers\n    type: form\n    after: answers")
     found = problems(source)
     assert any("unreachable" in p for p in found)
 
