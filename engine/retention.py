@@ -35,7 +35,8 @@ def erase(session: Session, case: Case, *, actor: str, now: datetime) -> None:
     case.data = {}
     case.erased_at = now
     session.execute(update(Booking).where(Booking.case_id == case.id).values(email_key=None))
-    messages = session.execute(delete(Message).where(Message.case_id == case.id)).rowcount
+    result = session.execute(delete(Message).where(Message.case_id == case.id))
+    messages = int(getattr(result, "rowcount", 0) or 0)
     session.execute(delete(Token).where(Token.case_id == case.id))
     session.add(_event(case, actor, now, messages))
     session.flush()

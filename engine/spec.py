@@ -250,8 +250,9 @@ def parse(path: str, source: str, *, read_asset: Any = None,
     all_ids = [str(r.get("id")) for r in raw_steps if isinstance(r, dict)] if isinstance(
         raw_steps, list) else []
     for loc, message in _check_chain(spec, others or {}, all_ids, failed):
-        report(("steps", positions[loc[1]]) + loc[2:] if loc[:1] == ("steps",) else loc,
-               message)
+        if loc[:1] == ("steps",) and isinstance(loc[1], int):
+            loc = ("steps", positions[loc[1]]) + loc[2:]
+        report(loc, message)
     for pos, step in zip(positions, steps, strict=True):
         if pos in incomplete:
             continue
@@ -299,7 +300,8 @@ def _check_chain(spec: WorkflowSpec, others: Mapping[str, WorkflowSpec], all_ids
             continue
         if step.after is not None and step.after not in ids:
             continue  # the step it follows did not load; that problem is reported already
-        node, hops = step.id, 0
+        node: str | None = step.id
+        hops = 0
         while node is not None and hops <= len(ids):
             node, hops = follows.get(node), hops + 1
         if node is not None or (step.after is not None and ids.index(step.after) >= i):
