@@ -26,4 +26,7 @@
   }
   form.addEventListener("change", update);
   update();
+  // After a refused submission, move focus to the list of errors (it is also role=alert).
+  var summary = document.getElementById("error-summary");
+  if (summary) { summary.focus(); }
 })();

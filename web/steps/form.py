@@ -10,6 +10,7 @@ saves or submits.
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from functools import cache
 from typing import Any
 
@@ -24,7 +25,7 @@ from wtforms.fields.choices import SelectChoice
 
 from engine import forms, tokens
 from engine.errors import Invalid, NotFound
-from engine.fields import Condition, FieldSpec, condition_met
+from engine.fields import Condition, FieldSpec, condition_met, to_wareki
 from engine.models import Case
 from engine.spec import WorkflowSpec
 from engine.steps.form import Params as FormStep
@@ -165,16 +166,42 @@ def _page(case: Case | None, spec: WorkflowSpec, step: FormStep, *, initial: dic
     st = forms.status(case, step) if case is not None else None
     closed = case is not None and not forms.is_open(case, step, now())
     data = forms.answers(case) if case is not None else {}
-    form = form_class(spec.id, spec.version, step.id)(formdata=None, data=initial)
+    values = _display(step, initial, loc)
+    form = form_class(spec.id, spec.version, step.id)(formdata=None, data=values)
     limit = forms.deadline(case, step) if case is not None else None
+    inline = field_messages(errors or {})
+    labels = {f.id: f.label.get(loc) for f in step.all_fields()}
+    summary = {k: f"{labels.get(k, k)}: {text}" for k, text in inline.items()}
     html = render_template(
         "steps/form/fill.html", spec=spec, step=step, form=form, case=case, status=st,
-        closed=closed, values=initial, errors=field_messages(errors or {}),
-        deadline=local(limit) if limit else None, loc=loc,
+        closed=closed, values=values, errors=inline, summary=summary,
+        deadline=_when(local(limit), loc) if limit else None, loc=loc,
         visible=lambda cond: _outside_condition_met(cond, step, data),
         condition_text=lambda cond: condition_text(cond, step, loc),
         action=request.path)
     return Response(html, status=status, mimetype="text/html")
+
+
+def _when(moment: datetime, loc: str) -> str:
+    if loc == "ja":
+        return f"{moment.year}年{moment.month}月{moment.day}日 {moment:%H:%M}"
+    return f"{moment:%Y-%m-%d %H:%M}"
+
+
+def _display(step: FormStep, values: dict[str, Any], loc: str) -> dict[str, Any]:
+    """Stored dates (ISO) are shown in 和暦 to Japanese readers, as the help text suggests;
+    either form is accepted back."""
+    if loc != "ja":
+        return values
+    out = dict(values)
+    for f in step.all_fields():
+        value = out.get(f.id)
+        if f.type == "date" and isinstance(value, str) and len(value) == 10:
+            try:
+                out[f.id] = to_wareki(date.fromisoformat(value))
+            except ValueError:
+                pass  # a draft keeps what was typed
+    return out
 
 
 def _outside_condition_met(cond: Condition | None, step: FormStep,

@@ -1,0 +1,203 @@
+"""The flagship chain in a real browser: book a visit on the booking pages, open the
+questionnaire link from the booking email received by an SMTP sink, see the booking name
+prefilled, answer with a conditional section, fix an error, send; then as staff print the
+pregnancy notification and check the PDF's text and fonts."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import socket
+import subprocess
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from tests.browser.conftest import ARTIFACTS, LiveServer
+from tests.conftest import PASSWORD
+from tests.services import need_binary
+from web.extensions import db
+
+TZ = ZoneInfo("Asia/Tokyo")
+
+
+class Sink:
+    """An SMTP server on loopback that keeps every message it receives."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[email.message.EmailMessage] = []
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.messages.append(email.message_from_bytes(envelope.content,
+                                                      policy=email.policy.default))
+        return "250 OK"
+
+    def text(self, i: int = -1) -> str:
+        part = self.messages[i].get_body(preferencelist=("plain",))
+        return part.get_content() if part else ""
+
+
+@pytest.fixture
+def sink() -> Any:
+    s = Sink()
+    yield s
+    s.controller.stop()
+
+
+@pytest.fixture
+def server(make_app: Any, sink: Sink) -> Any:
+    app = make_app(WTF_CSRF_ENABLED=True, SMTP_HOST="127.0.0.1", SMTP_PORT=sink.port,
+                   SMTP_TLS="none")
+    live = LiveServer(app)
+    yield live
+    live.stop()
+
+
+def visit_day() -> date:
+    day = datetime.now(TZ).date() + timedelta(days=3)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
+
+
+def open_slots(app: Any, day: date) -> None:
+    from engine import bookings, slots
+
+    with app.app_context():
+        spec = app.extensions["catalog"].get("boshi-techo")
+        slots.ensure(db.session, spec, bookings.booking_step(spec), day, day)
+        db.session.commit()
+
+
+def pdf_checks(pdf: Path) -> tuple[str, str]:
+    need_binary("pdftotext")
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True,
+                           check=True).stdout
+    return text, fonts
+
+
+def test_book_answer_prefilled_questionnaire_and_print(page: Any, server: Any, sink: Sink,
+                                                       shot: Any, axe: Any) -> None:
+    app, url = server.app, server.url
+    day = visit_day()
+    open_slots(app, day)
+
+    # 1. Book a visit on the booking pages.
+    page.goto(f"{url}/book/boshi-techo/day/{day.isoformat()}")
+    page.locator("button.slot").first.click()
+    page.get_by_label("お名前").fill("髙𠮷 花子")
+    page.get_by_label("フリガナ").fill("たかよし はなこ")
+    page.get_by_label("メールアドレス").fill("hanako@example.jp")
+    page.get_by_label("電話番号").fill("090-1234-5678")
+    page.get_by_role("button", name="この内容で予約する").click()
+    page.wait_for_url(re.compile(r".*/(done|c)/.*|.*"))
+
+    # 2. The booking email reached the SMTP sink with the questionnaire link.
+    for _ in range(50):
+        if sink.messages:
+            break
+        page.wait_for_timeout(100)
+    if not sink.messages:
+        shot("booking-done")
+        with app.app_context():
+            from engine.models import Message
+            rows = [(m.status, m.transport) for m in
+                    db.session.scalars(select(Message))]
+        raise AssertionError(f"no email reached the SMTP sink; outbox: {rows}")
+    body = sink.text(0)
+    link = re.search(r"(http://127\.0\.0\.1:\d+/f/[A-Z0-9]+)", body)
+    assert link, body
+    page.goto(link.group(1))
+
+    # 3. The name given at booking is prefilled.
+    assert page.locator("#f-name").input_value() == "髙𠮷 花子"
+    assert page.locator("#f-kana").input_value() == "タカヨシ ハナコ"
+    assert page.get_by_label("氏名").first.get_attribute("id") == "f-name"  # labelled
+    history = page.locator("#s-history")
+    shot("questionnaire-empty")
+    axe()
+
+    # 4. Answer; the conditional section appears when "not the first pregnancy" is chosen.
+    page.locator("#f-birth_date").fill("平成10年4月1日")
+    page.locator("#f-postal_code").fill("５７０－００８３")
+    page.locator("#f-address").fill("大阪府守口市京阪本通2丁目5-5")
+    page.get_by_role("radio", name="会社員・公務員").check()
+    page.get_by_label("妊娠週数（届出時）").fill("10")
+    page.get_by_label("出産予定日").fill("令和9年6月20日")
+    page.get_by_label("診断を受けた医療機関").fill("守口レディースクリニック")
+    page.locator("input[name=multiple][value=no]").check()
+    assert history.is_hidden()
+    page.locator("input[name=first_pregnancy][value=no]").check()
+    assert history.is_visible()
+    page.get_by_label("今回を含む妊娠回数").fill("2")
+    page.locator("input[name=smoking][value=no]").check()
+    page.get_by_label("記入内容を妊娠届出書に転記することに同意します").check()
+    # forget the number of births: the error is shown next to the field and announced
+    page.get_by_role("button", name="回答を送信する").click()
+    alert = page.get_by_role("alert")
+    assert "送信されていません" in alert.inner_text()
+    births = page.locator("#f-births")
+    assert births.get_attribute("aria-invalid") == "true"
+    assert "e-births" in (births.get_attribute("aria-describedby") or "")
+    shot("questionnaire-error")
+    axe()
+    births.fill("1")
+    page.get_by_role("button", name="回答を送信する").click()
+    page.get_by_role("status").filter(has_text="送信済み").wait_for()
+    shot("questionnaire-sent")
+
+    with app.app_context():
+        from engine.models import Case, CaseEvent
+        case = db.session.scalars(select(Case)).one()
+        case_id = case.id
+        assert case.data["questionnaire"]["births"] == 1
+        assert case.data["questionnaire"]["postal_code"] == "570-0083"
+        got = [e.event for e in db.session.scalars(select(CaseEvent).where(
+            CaseEvent.case_id == case_id, CaseEvent.step_id == "questionnaire"))]
+        assert got == ["prefilled", "submitted"]
+
+    # 5. Staff download the pregnancy notification from the case page.
+    with app.app_context():  # not the make_staff fixture: it would build a second app
+        from datetime import UTC
+
+        from engine import staff as staff_accounts
+        staff_accounts.create(db.session, "staff@example.jp", role="staff", password=PASSWORD,
+                              workflows=("boshi-techo",), counters=("hoken-center",),
+                              now=datetime.now(UTC))
+        db.session.commit()
+    page.goto(f"{url}/staff/login")
+    page.locator("input[name=email]").fill("staff@example.jp")
+    page.locator("input[name=password]").fill(PASSWORD)
+    page.get_by_role("button", name="サインイン").click()
+    page.wait_for_url(re.compile(r".*/staff/?$"))
+    page.goto(f"{url}/staff/cases/{case_id}")
+    link = page.get_by_role("link", name=re.compile("妊娠届出書"))
+    href = link.get_attribute("href")
+    resp = page.request.get(url + href)
+    assert resp.status == 200 and resp.headers["content-type"] == "application/pdf"
+    ARTIFACTS.mkdir(exist_ok=True)
+    pdf = ARTIFACTS / "questionnaire-notification.pdf"
+    pdf.write_bytes(resp.body())
+    text, fonts = pdf_checks(pdf)
+    for answer in ("髙𠮷 花子", "タカヨシ ハナコ", "平成10年4月1日", "令和9年6月20日", "570-0083",
+                   "守口レディースクリニック", "会社員・公務員", "2回目", "1回"):
+        assert answer.replace(" ", "") in text.replace(" ", ""), answer
+    assert "髙𠮷 花子" in text
+    rows = fonts.splitlines()[2:]
+    assert rows and all(r.split()[-5] == "yes" for r in rows), fonts
+    subprocess.run(["pdftoppm", "-png", "-r", "70", "-singlefile", str(pdf),
+                    str(ARTIFACTS / "questionnaire-notification")], check=True)
