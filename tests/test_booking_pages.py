@@ -185,3 +185,10 @@ def test_bad_slot_ids_and_dates_are_4xx(app: Flask, client: Any) -> None:
     assert client.get("/book/boshi-techo?month=abc").status_code == 400
     assert client.get("/book/nope").status_code == 404
     assert count(app, IdempotencyKey) == 0
+
+
+def test_a_slot_first_seen_on_the_day_page_can_be_held(app: Flask, client: Any) -> None:
+    page = client.get("/book/boshi-techo/day/2026-12-11").get_data(as_text=True)
+    sid = re.search(r'name="slot_id" value="(\d+)"', page).group(1)
+    resp = client.post("/book/boshi-techo/hold", data={"slot_id": sid})
+    assert resp.status_code == 303

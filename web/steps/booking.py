@@ -256,8 +256,9 @@ def start(workflow: str) -> str:
     spec, step = workflow_step(workflow)
     today = slots.local_date(slots.window(step, now())[0])
     first = parse_month(request.args.get("month"), today)
-    return render_template("steps/booking/month.html",
-                           **month_context(spec, step, first, "booking.day", workflow=spec.id))
+    context = month_context(spec, step, first, "booking.day", workflow=spec.id)
+    db.session.commit()  # slots materialised for this month (no case changes on a GET)
+    return render_template("steps/booking/month.html", **context)
 
 
 @bp.get("/book/<workflow>/day/<day>")
@@ -271,6 +272,7 @@ def day(workflow: str, day: str) -> str:
     if not any(f.remaining > 0 for f in found):
         around = datetime(the_day.year, the_day.month, the_day.day, 12, tzinfo=slots.TOKYO)
         nearby = slots.nearest(db.session, spec, step, around, now=now())
+    db.session.commit()  # slots materialised for these dates
     return render_template("steps/booking/day.html", spec=spec, step=step, day=the_day,
                            slots=found, nearby=nearby, form_key=new_form_key())
 

@@ -60,10 +60,11 @@ def reschedule(token: str) -> Any:
         day_slots = slots.slot_range(db.session, spec, step, the_day, the_day, now=now())
     first = parse_month(request.args.get("month"),
                         slots.local_date(slots.window(step, now())[0]))
+    context = month_context(spec, step, first, "booking.reschedule", day_param="date",
+                            token=token)
+    db.session.commit()  # slots materialised for these dates
     return render_template("steps/booking/reschedule.html", case=case, booking=booking,
-                           token=token, day=the_day, slots=day_slots,
-                           **month_context(spec, step, first, "booking.reschedule",
-                                           day_param="date", token=token))
+                           token=token, day=the_day, slots=day_slots, **context)
 
 
 @bp.route("/book/<workflow>/waitlist/<int:slot_id>", methods=["GET", "POST"])
