@@ -69,6 +69,7 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
             "WTF_CSRF_ENABLED": False,
             "WORKFLOWS": [str(WORKFLOWS)],
             "MAIL_FROM": "madoguchi@example.jp",
+            "RATELIMIT_ENABLED": False,  # on in the tests of the limits themselves
             **overrides,
         }
         app = create_app(config)

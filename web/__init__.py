@@ -14,7 +14,7 @@ from flask import Flask
 
 from engine import database
 from engine.spec import Catalog, SpecError
-from web import config, errors, i18n, security
+from web import config, errors, i18n, limits, security
 from web.extensions import babel, csrf, db, login_manager, migrate
 
 
@@ -46,6 +46,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     babel.init_app(app, locale_selector=i18n.select_locale,
                    timezone_selector=lambda: "Asia/Tokyo")
     login_manager.init_app(app)
+    limits.init_app(app)
     errors.init_app(app)
     security.init_app(app)
 

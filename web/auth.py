@@ -27,6 +27,7 @@ from engine.models import StaffUser
 from web import messages
 from web.context import now
 from web.extensions import db, login_manager
+from web.limits import LOGIN_PER_ACCOUNT, LOGIN_PER_ADDRESS, limiter, login_account_key
 
 bp = Blueprint("auth", __name__, url_prefix="/staff")
 log = structlog.get_logger()
@@ -61,6 +62,8 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(LOGIN_PER_ADDRESS, methods=["POST"])
+@limiter.limit(LOGIN_PER_ACCOUNT, methods=["POST"], key_func=login_account_key)
 def login() -> Response | str:
     if current_user.is_authenticated:
         return redirect(_safe_next(request.args.get("next")))  # type: ignore[return-value]
