@@ -8,7 +8,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from engine.spec import StepSpec
-from engine.steps import booking, checkin, document, form, notify
+from engine.steps import booking, chain, checkin, document, form, notify
 
 MODULES: dict[str, ModuleType] = {
     "booking": booking,
@@ -16,6 +16,7 @@ MODULES: dict[str, ModuleType] = {
     "form": form,
     "document": document,
     "checkin": checkin,
+    "chain": chain,
 }
 
 STEP_TYPES: dict[str, type[StepSpec]] = {name: m.Params for name, m in MODULES.items()}

@@ -28,7 +28,8 @@ def sample(f: FieldSpec) -> Any:
         low = f.min if f.min is not None else 1
         return str(int(low) if float(low).is_integer() else low)
     if f.pattern:
-        return "10:30" if ":" in f.pattern else "1"
+        import re
+        return next(c for c in ("10:30", "1234567", "1", "A") if re.fullmatch(f.pattern, c))
     return SAMPLES[f.type]
 
 

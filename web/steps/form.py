@@ -28,6 +28,8 @@ from engine.errors import Invalid, NotFound
 from engine.fields import Condition, FieldSpec, condition_met, to_wareki
 from engine.models import Case
 from engine.spec import WorkflowSpec
+from engine.steps.chain import Params as ChainStep
+from engine.steps.chain import child_of
 from engine.steps.form import Params as FormStep
 from web import messages
 from web.context import actor, case_context, catalog, now, token_key
@@ -107,7 +109,7 @@ def _resolve(token: str) -> tuple[Case, WorkflowSpec, FormStep]:
 def fill(token: str) -> Any:
     case, spec, step = _resolve(token)
     if request.method == "GET":
-        return _page(case, spec, step, initial=forms.initial(case, step))
+        return _page(case, spec, step, initial=forms.initial(case, step), token=token)
     case = forms.lock(db.session, case)
     raw = raw_answers(step)
     ctx = case_context(case)
@@ -122,9 +124,28 @@ def fill(token: str) -> Any:
     except Invalid as exc:
         db.session.rollback()
         case = db.session.get(Case, case.id) or case
-        return _page(case, spec, step, initial=raw, errors=exc.fields, status=422)
+        return _page(case, spec, step, initial=raw, errors=exc.fields, status=422,
+                     token=token)
     db.session.commit()
     return redirect(url_for("form.fill", token=token), 303)
+
+
+@bp.post("/f/<token>/next/<chain_id>")
+def next_procedure(token: str, chain_id: str) -> Response:
+    """Continue to the case a chain step started from this form: a fresh link to its first
+    form is issued (a POST, since it writes a token) and followed."""
+    case, spec, step = _resolve(token)
+    chained = next((s for s in spec.steps_of("chain") if s.id == chain_id), None)
+    if not isinstance(chained, ChainStep) or chained.source != step.id:
+        raise NotFound("not_found")
+    child = child_of(db.session, case, chained)
+    if child is None:
+        raise NotFound("not_found")
+    child_spec = catalog().for_case(db.session, child.workflow_id, child.workflow_version)
+    first = forms.form_step(child_spec, child_spec.steps[0].id)
+    child_token = link(child, first.id).rsplit("/", 1)[1]
+    db.session.commit()
+    return redirect(url_for("form.fill", token=child_token), 303)
 
 
 @bp.route("/forms/<workflow>", methods=["GET", "POST"])
@@ -161,7 +182,8 @@ def start(workflow: str) -> Any:
 
 
 def _page(case: Case | None, spec: WorkflowSpec, step: FormStep, *, initial: dict[str, Any],
-          errors: dict[str, Any] | None = None, status: int = 200) -> Response:
+          errors: dict[str, Any] | None = None, status: int = 200,
+          token: str | None = None) -> Response:
     loc = current_locale()
     st = forms.status(case, step) if case is not None else None
     closed = case is not None and not forms.is_open(case, step, now())
@@ -178,8 +200,16 @@ def _page(case: Case | None, spec: WorkflowSpec, step: FormStep, *, initial: dic
         deadline=_when(local(limit), loc) if limit else None, loc=loc,
         visible=lambda cond: _outside_condition_met(cond, step, data),
         condition_text=lambda cond: condition_text(cond, step, loc),
-        action=request.path)
+        action=request.path, token=token, chains=_chains(case, spec, step))
     return Response(html, status=status, mimetype="text/html")
+
+
+def _chains(case: Case | None, spec: WorkflowSpec, step: FormStep) -> list[ChainStep]:
+    """Chain steps that have started a next procedure from this form."""
+    if case is None:
+        return []
+    return [c for c in spec.steps_of("chain") if isinstance(c, ChainStep)
+            and c.source == step.id and child_of(db.session, case, c) is not None]
 
 
 def _when(moment: datetime, loc: str) -> str:
