@@ -169,8 +169,9 @@ def _booking_for(session: Session, catalog: Catalog, token: str) -> Booking | No
     step = checkin_step(spec)
     if step is None:
         return None
+    booking_step: str = getattr(step, "booking", "")
     booking = session.scalar(select(Booking).where(
-        Booking.case_id == case.id, Booking.step_id == step.booking))  # type: ignore[attr-defined]
+        Booking.case_id == case.id, Booking.step_id == booking_step))
     if booking is not None and row.revoked_at is not None and booking.status != "cancelled":
         return None  # a replaced ticket (rescheduled): only the newest one is valid
     return booking

@@ -45,7 +45,8 @@ def submitted_forms(session: Session, case_ids: Iterable[int]) -> dict[int, set[
         return out
     for case_id, step_id in session.execute(select(CaseEvent.case_id, CaseEvent.step_id).where(
             CaseEvent.case_id.in_(ids), CaseEvent.event == "submitted")):
-        out[case_id].add(step_id)
+        if step_id:
+            out[case_id].add(step_id)
     return out
 
 
@@ -98,7 +99,7 @@ def day_list(session: Session, catalog: Catalog, *, day: date, now: datetime,
     done = submitted_forms(session, [b.case_id for b in bookings])
     numbers: dict[int, int] = {b: n for b, n in session.execute(
         select(QueueTicket.booking_id, QueueTicket.number).where(
-            QueueTicket.booking_id.in_([b.id for b in bookings])))}
+            QueueTicket.booking_id.in_([b.id for b in bookings]))) if b is not None}
     rows = [_row(session, catalog, b, done[b.case_id], numbers.get(b.id), now=now, grace=grace)
             for b in bookings]
     needle = _fold(query)

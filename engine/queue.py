@@ -17,11 +17,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from engine import runtime
+from engine.daylist import local_day
 from engine.errors import Conflict, NotFound
 from engine.models import Booking, Case, QueueTicket
 from engine.models.checkin import QueueDay
 from engine.spec import Catalog
-from engine.daylist import local_day
 
 # status -> the statuses it may be reached from
 MOVES: dict[str, tuple[str, ...]] = {

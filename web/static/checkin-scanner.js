@@ -20,7 +20,11 @@
   function refocus() {
     window.setTimeout(function () {
       var active = document.activeElement;
-      if (!active || active === document.body || active === region) input.focus();
+      // Anything but another control (a click on text, the page, the result) gives the
+      // focus back, so the next scan is never typed into nowhere.
+      if (!active || !active.matches("input, select, textarea, button, a[href], video")) {
+        input.focus();
+      }
     }, 60);
   }
   input.addEventListener("blur", refocus);

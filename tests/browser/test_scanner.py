@@ -1,0 +1,193 @@
+"""The counter in a real browser: the scanner page with a handheld (keyboard-wedge) scanner
+and with a QR code shown to the camera (Chromium's fake camera playing a video made from the
+ticket's PNG), the ticket page, the day list, the queue and the waiting-room display."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import PIL.Image
+import pytest
+from playwright.sync_api import expect
+
+from engine import tickets
+from tests.browser.conftest import ARTIFACTS, FLAGS
+from tests.checkin_support import VISIT, at, make_ticket, submit_form
+from tests.conftest import PASSWORD
+from tests.services import CHROMIUM, need_chromium
+
+
+def sign_in(page: Any, url: str, email: str = "desk@example.jp") -> None:
+    page.goto(url + "/staff/login")
+    page.locator("input[name=email]").fill(email)
+    page.locator("input[name=password]").fill(PASSWORD)
+    page.locator("input[name=password]").press("Enter")
+    page.wait_for_url("**/staff/")
+
+
+def test_handheld_scanner_types_and_presses_enter(page: Any, live_server: Any,
+                                                  make_staff: Any, shot: Any,
+                                                  axe: Any) -> None:
+    app = live_server.app
+    make_staff("desk@example.jp")
+    ticket = make_ticket(app)
+    submit_form(app, ticket.case_id)
+    at(app, VISIT + timedelta(minutes=3))
+    sign_in(page, live_server.url)
+    page.goto(live_server.url + "/staff/checkin")
+    field = page.get_by_label("受付票を読み取る（またはコードを入力）")
+    assert page.evaluate("document.activeElement.id") == "payload"  # focused on arrival
+    page.keyboard.type(ticket.token)  # a wedge scanner is a keyboard
+    page.keyboard.press("Enter")
+    result = page.locator(".scan-result")
+    result.filter(has_text="受付しました").wait_for()
+    text = result.inner_text()
+    assert "山田 花子" in text and "回答済み" in text and "呼出番号" in text
+    assert "2027-03-10 10:00" in text
+    assert page.url.endswith("/staff/checkin")  # no reload
+    shot("ok")
+    axe()
+    # Focus comes back to the field after clicking elsewhere on the page.
+    page.locator("h1").click()
+    expect(page.locator("#payload")).to_be_focused()
+    assert field.input_value() == ""
+    # The same ticket again: already checked in, with the first time.
+    page.keyboard.type(ticket.token)
+    page.keyboard.press("Enter")
+    page.locator(".scan-result", has_text="受付済みです").wait_for()
+    assert "受付時刻" in page.locator(".scan-result").inner_text()
+    shot("again")
+
+
+@pytest.mark.parametrize("garbage", [
+    "https://evil.example.com/login?next=/t/ABC",
+    "ABCDEFGHJK",
+    "Ｘ" * 300,
+], ids=["other-site", "truncated", "ime-noise"])
+def test_garbage_scan_shows_a_reason(page: Any, live_server: Any, make_staff: Any,
+                                     shot: Any, garbage: str) -> None:
+    make_staff("desk@example.jp")
+    sign_in(page, live_server.url)
+    page.goto(live_server.url + "/staff/checkin")
+    page.get_by_label("受付票を読み取る（またはコードを入力）").fill(garbage)
+    page.keyboard.press("Enter")
+    page.locator(".scan-result", has_text="この役所の受付票ではありません").wait_for()
+    shot("garbage")
+
+
+def test_scanner_without_javascript(browser: Any, live_server: Any, make_staff: Any) -> None:
+    make_staff("desk@example.jp")
+    ticket = make_ticket(live_server.app)
+    at(live_server.app, VISIT)
+    context = browser.new_context(java_script_enabled=False, locale="ja-JP")
+    page = context.new_page()
+    sign_in(page, live_server.url)
+    page.goto(live_server.url + "/staff/checkin")
+    expect(page.locator("#payload")).to_be_focused()  # autofocus, no script
+    page.keyboard.type(ticket.token)
+    page.keyboard.press("Enter")
+    page.locator(".scan-result", has_text="受付しました").wait_for()
+    assert "/staff/checkin?counter=hoken-center" in page.url  # posted back, no script
+    context.close()
+
+
+def write_y4m(png: bytes, path: Path, *, width: int = 640, height: int = 480) -> None:
+    """A few frames of the QR code, centred on white, as the raw video Chromium's fake camera
+    plays (YUV 4:2:0; grey only, so U and V are flat)."""
+    qr = PIL.Image.open(io.BytesIO(png)).convert("L")
+    side = min(width, height) - 80
+    qr = qr.resize((side, side), PIL.Image.Resampling.NEAREST)
+    frame = PIL.Image.new("L", (width, height), 255)
+    frame.paste(qr, ((width - side) // 2, (height - side) // 2))
+    chroma = bytes([128]) * ((width // 2) * (height // 2))
+    with path.open("wb") as f:
+        f.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(10):
+            f.write(b"FRAME\n" + frame.tobytes() + chroma + chroma)
+
+
+def test_camera_scan_through_the_fake_camera(browser_type: Any, live_server: Any,
+                                             make_staff: Any, tmp_path: Path) -> None:
+    need_chromium()
+    app = live_server.app
+    make_staff("desk@example.jp")
+    ticket = make_ticket(app)
+    at(app, VISIT)
+    video = tmp_path / "qr.y4m"
+    write_y4m(tickets.png(ticket.token), video)
+    browser = browser_type.launch(executable_path=CHROMIUM, args=[
+        *FLAGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={video}"])
+    try:
+        context = browser.new_context(locale="ja-JP", viewport={"width": 390, "height": 844})
+        page = context.new_page()
+        hosts: set[str] = set()
+        page.on("request", lambda r: hosts.add(r.url.split("/")[2]))
+        sign_in(page, live_server.url)
+        page.goto(live_server.url + "/staff/checkin")
+        page.get_by_role("button", name="カメラで読み取る").click()
+        page.locator(".scan-result", has_text="受付しました").wait_for(timeout=30000)
+        assert "山田 花子" in page.locator(".scan-result").inner_text()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "test_camera_scan-ok.png"), full_page=True)
+        # The decoder and its wasm came from our own server, nothing from a CDN.
+        assert hosts == {live_server.url.split("/")[2]}
+        context.close()
+    finally:
+        browser.close()
+
+
+def test_ticket_page(page: Any, live_server: Any, shot: Any, axe: Any) -> None:
+    ticket = make_ticket(live_server.app)
+    page.goto(f"{live_server.url}/t/{ticket.token}")
+    page.get_by_role("heading", name="受付票", exact=True).wait_for()
+    assert page.get_by_role("img", name="受付用QRコード").is_visible()
+    assert "まだ回答されていません" in page.content()
+    shot("ticket")
+    axe()
+
+
+def test_day_list_and_queue_and_live_display(page: Any, live_server: Any, make_staff: Any,
+                                             shot: Any, axe: Any, browser: Any) -> None:
+    app = live_server.app
+    make_staff("desk@example.jp")
+    people = [("山田 花子", "ヤマダ ハナコ"), ("佐藤 美咲", "サトウ ミサキ"),
+              ("鈴木 陽子", "スズキ ヨウコ")]
+    made = [make_ticket(app, starts_at=VISIT + timedelta(minutes=30 * i), name=n, kana=k)
+            for i, (n, k) in enumerate(people)]
+    submit_form(app, made[1].case_id)
+    at(app, VISIT + timedelta(minutes=5))
+    sign_in(page, live_server.url)
+    page.goto(live_server.url + "/staff/checkin")
+    for t, name in zip(made[:2], ("山田 花子", "佐藤 美咲"), strict=True):
+        expect(page.locator("#payload")).to_be_focused()
+        page.keyboard.type(t.token)  # one scan after the other, as at the counter
+        page.keyboard.press("Enter")
+        page.locator(".scan-result.reason-ok", has_text=name).wait_for()
+    page.goto(live_server.url + "/staff/checkin/day?date=2027-03-10")
+    page.get_by_role("heading", name="当日一覧").wait_for()
+    shot("daylist")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways page
+    axe()
+    page.emulate_media(media="print")
+    shot("daylist-print")
+    page.emulate_media(media="screen")
+
+    display = browser.new_context(viewport={"width": 1280, "height": 720}, locale="ja-JP")
+    board = display.new_page()
+    board.goto(live_server.url + "/queue/hoken-center")
+    assert board.locator("#calling").inner_text().strip() == "—"
+
+    page.goto(live_server.url + "/staff/checkin/queue")
+    page.get_by_role("button", name="次の方を呼び出す").click()
+    page.locator(".flash", has_text="1番をお呼びしています").wait_for()
+    shot("queue")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    axe()
+    # The display shows the number without being reloaded.
+    expect(board.locator("#calling li")).to_have_text(["1"], timeout=15000)
+    board.screenshot(path=str(ARTIFACTS / "test_display-calling.png"))
+    display.close()
