@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 22:21:15.124446
+Create Date: 2026-11-26 22:32:48.440457
 
 """
 from alembic import op
@@ -34,25 +34,20 @@ def upgrade():
     with op.batch_alter_table('calendar_feed', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_calendar_feed_counter'), ['counter'], unique=False)
 
-    op.create_table('case',
+    op.create_table('poster',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('reference', sa.String(length=16), nullable=False),
+    sa.Column('code', sa.String(length=16), nullable=False),
     sa.Column('workflow_id', sa.String(length=64), nullable=False),
-    sa.Column('workflow_version', sa.String(length=64), nullable=False),
-    sa.Column('state', sa.String(length=24), nullable=False),
-    sa.Column('data', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
-    sa.Column('locale', sa.String(length=8), nullable=False),
-    sa.Column('parent_id', sa.Integer(), nullable=True),
+    sa.Column('label', sa.String(length=120), nullable=False),
+    sa.Column('scans', sa.Integer(), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('created_by', sa.String(length=96), nullable=False),
     sa.Column('created_at', engine.models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', engine.models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('erased_at', engine.models.base.UTCDateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['parent_id'], ['case.id'], name=op.f('fk_case_parent_id_case')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_case')),
-    sa.UniqueConstraint('reference', name=op.f('uq_case_reference'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_poster')),
+    sa.UniqueConstraint('code', name=op.f('uq_poster_code'))
     )
-    with op.batch_alter_table('case', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_case_parent_id'), ['parent_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_case_workflow_id'), ['workflow_id', 'state'], unique=False)
+    with op.batch_alter_table('poster', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_poster_workflow_id'), ['workflow_id'], unique=False)
 
     op.create_table('queue_day',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -120,6 +115,29 @@ def upgrade():
     )
     with op.batch_alter_table('api_token', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_api_token_staff_id'), ['staff_id'], unique=False)
+
+    op.create_table('case',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('reference', sa.String(length=16), nullable=False),
+    sa.Column('workflow_id', sa.String(length=64), nullable=False),
+    sa.Column('workflow_version', sa.String(length=64), nullable=False),
+    sa.Column('state', sa.String(length=24), nullable=False),
+    sa.Column('data', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
+    sa.Column('locale', sa.String(length=8), nullable=False),
+    sa.Column('parent_id', sa.Integer(), nullable=True),
+    sa.Column('poster_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', engine.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', engine.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('erased_at', engine.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['parent_id'], ['case.id'], name=op.f('fk_case_parent_id_case')),
+    sa.ForeignKeyConstraint(['poster_id'], ['poster.id'], name=op.f('fk_case_poster_id_poster')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_case')),
+    sa.UniqueConstraint('reference', name=op.f('uq_case_reference'))
+    )
+    with op.batch_alter_table('case', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_case_parent_id'), ['parent_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_case_poster_id'), ['poster_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_case_workflow_id'), ['workflow_id', 'state'], unique=False)
 
     op.create_table('booking',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -308,6 +326,12 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_booking_slot_id'))
 
     op.drop_table('booking')
+    with op.batch_alter_table('case', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_case_workflow_id'))
+        batch_op.drop_index(batch_op.f('ix_case_poster_id'))
+        batch_op.drop_index(batch_op.f('ix_case_parent_id'))
+
+    op.drop_table('case')
     with op.batch_alter_table('api_token', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_api_token_staff_id'))
 
@@ -319,11 +343,10 @@ def downgrade():
 
     op.drop_table('slot')
     op.drop_table('queue_day')
-    with op.batch_alter_table('case', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_case_workflow_id'))
-        batch_op.drop_index(batch_op.f('ix_case_parent_id'))
+    with op.batch_alter_table('poster', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_poster_workflow_id'))
 
-    op.drop_table('case')
+    op.drop_table('poster')
     with op.batch_alter_table('calendar_feed', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_calendar_feed_counter'))
 
