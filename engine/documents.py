@@ -99,7 +99,7 @@ def _labeller(spec: WorkflowSpec, data: Mapping[str, Any], locale: str) -> Any:
             texts = {"yes": "はい" if locale == "ja" else "Yes",
                      "no": "いいえ" if locale == "ja" else "No"}
         if isinstance(value, list):
-            return "、".join(texts.get(v, v) for v in value)
+            return "、".join(str(texts.get(v) or v) for v in value)
         return texts.get(str(value), str(value))
     return label
 

@@ -163,8 +163,9 @@ def _record_prefill(ctx: runtime.Context, step: FormStep, kept: Mapping[str, Any
     offered = prefill(ctx.case, step)
     if not offered:
         return
-    detail = {"fields": {k: src for k, (_v, src) in sorted(offered.items())},
-              "changed": sorted(k for k, (v, _s) in offered.items() if kept.get(k) != v)}
+    detail: dict[str, Any] = {"fields": {k: src for k, (_v, src) in sorted(offered.items())},
+                              "changed": sorted(k for k, (v, _s) in offered.items()
+                                                if kept.get(k) != v)}
     if ctx.case.parent_id is not None and any(
             src.startswith("parent.") for _v, src in offered.values()):
         detail["parent_case"] = ctx.case.parent_id

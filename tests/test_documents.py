@@ -54,13 +54,14 @@ def test_staff_pdf_has_the_answers_in_wareki_with_embedded_fonts(
     compact = text.replace(" ", "")
     assert "妊娠届出書" in compact
     for expected in ("髙𠮷 花子", "タカヨシ ハナコ", "平成10年4月1日", "令和9年6月20日",
-                     "守口レディースクリニック", "570-0083", "会社員・公務員", "髙橋 一郎", "3 回目"):
+                     "守口レディースクリニック", "570-0083", "会社員・公務員", "髙橋 一郎",
+                     "3 回目"):
         assert expected in text, expected
     assert "■ 多胎（2" in text
     assert all_embedded(fonts), fonts
     assert "Noto" in fonts  # 𠮷 is not in IPAex: it came from the fallback font
-    assert ("notification", "document_printed") in [(s, e) for s, e, _d in
-                                                    events(app, answered)]
+    printed = [(s, e) for s, e, _d in events(app, answered)]
+    assert ("notification", "document_printed") in printed
 
 
 def test_case_page_links_to_the_print(app, auth, make_staff, answered):
@@ -88,7 +89,8 @@ def test_unknown_document_step_404(app, auth, make_staff, answered):
 
 def test_api_pdf_with_bearer_token(app, client, runner, make_staff, answered, tmp_path):
     make_staff("api@example.jp")
-    token = runner.invoke(args=["staff", "token", "api@example.jp"]).output.strip().splitlines()[-1]
+    out = runner.invoke(args=["staff", "token", "api@example.jp"]).output
+    token = out.strip().splitlines()[-1]
     url = f"/api/v1/cases/{answered}/documents/notification.pdf"
     assert client.get(url).status_code == 401
     resp = client.get(url, headers={"Authorization": f"Bearer {token}"})
@@ -110,7 +112,8 @@ def _parse_with_template(template: str) -> None:
 
 def test_template_naming_an_unknown_field_fails_the_check():
     with pytest.raises(SpecError) as exc:
-        _parse_with_template("<p>{{ answers.questionnaire.nmae }}</p>\n<p>{{ answers.visit.x }}</p>")
+        _parse_with_template("<p>{{ answers.questionnaire.nmae }}</p>\n"
+                             "<p>{{ answers.visit.x }}</p>")
     text = str(exc.value)
     assert "collects no field 'nmae'" in text and "collects no field 'x'" in text
     assert "boshi-techo.yaml:" in text

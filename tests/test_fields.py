@@ -9,9 +9,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.fields import (FieldError, FieldSpec, clean, fold_width, normalise_kana,
-                           parse_date, to_wareki, validate_answers, validate_groups)
-from engine.fields import Condition
+from engine.fields import (
+    Condition,
+    FieldError,
+    FieldSpec,
+    clean,
+    fold_width,
+    normalise_kana,
+    parse_date,
+    to_wareki,
+    validate_answers,
+    validate_groups,
+)
 
 
 def field(type_: str, **kw) -> FieldSpec:
