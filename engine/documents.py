@@ -21,6 +21,7 @@ from jinja2 import ChainableUndefined, TemplateSyntaxError, Undefined, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine import fields as F
+from engine import wareki
 from engine.spec import Loc, WorkflowSpec
 
 TZ = ZoneInfo("Asia/Tokyo")
@@ -39,7 +40,7 @@ def _as_date(value: Any) -> date | None:
         return value
     if isinstance(value, str) and value:
         try:
-            return F.parse_date(value[:10] if "T" in value else value)
+            return wareki.parse_date(value[:10] if "T" in value else value)
         except ValueError:
             return None
     return None
@@ -47,18 +48,18 @@ def _as_date(value: Any) -> date | None:
 
 def _wareki(value: Any, style: str = "long") -> str:
     d = _as_date(value)
-    return F.to_wareki(d, style) if d else ""
+    return wareki.to_wareki(d, style) if d else ""
 
 
 def _era(value: Any) -> str:
     d = _as_date(value)
-    era = F.era_of(d) if d else None
+    era = wareki.era_of(d) if d else None
     return era[0] if era else ""
 
 
 def _era_year(value: Any) -> str:
     d = _as_date(value)
-    era = F.era_of(d) if d else None
+    era = wareki.era_of(d) if d else None
     return ("元" if era[1] == 1 else str(era[1])) if era else ""
 
 

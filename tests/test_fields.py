@@ -14,13 +14,11 @@ from engine.fields import (
     FieldError,
     FieldSpec,
     clean,
-    fold_width,
-    normalise_kana,
-    parse_date,
-    to_wareki,
     validate_answers,
     validate_groups,
 )
+from engine.kana import fold_width, normalise_kana
+from engine.wareki import parse_date, to_wareki
 
 
 def field(type_: str, **kw) -> FieldSpec:

@@ -31,12 +31,13 @@ from wtforms.fields.choices import SelectChoice
 
 from engine import forms, tokens
 from engine.errors import Invalid, NotFound
-from engine.fields import Condition, FieldSpec, condition_met, to_wareki
+from engine.fields import Condition, FieldSpec, condition_met
 from engine.models import Case
 from engine.spec import WorkflowSpec
 from engine.steps.chain import Params as ChainStep
 from engine.steps.chain import child_of
 from engine.steps.form import Params as FormStep
+from engine.wareki import to_wareki
 from web import messages
 from web.context import actor, case_context, catalog, now, token_key
 from web.errors import field_messages
