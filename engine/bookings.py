@@ -86,6 +86,19 @@ def bookable_slot(env: Env, spec: WorkflowSpec, step: Params, slot_id: int) -> S
     return slot
 
 
+def _fail_fast_if_full(env: Env, slot: Slot) -> None:
+    """Refuse a slot that is full as read, with no stale hold to reclaim, before writing
+    anything: in a sell-out most requests end here. Only an optimisation — the conditional
+    UPDATE in ``_take`` is what decides."""
+    if slot.booked < slot.capacity and not slot.closed:
+        return
+    stale = env.session.scalar(select(func.count(Booking.id)).where(
+        Booking.slot_id == slot.id, Booking.status == "held",
+        Booking.hold_expires_at <= env.now))
+    if not stale:
+        raise Conflict("slot_closed" if slot.closed else "slot_full", slot_id=slot.id)
+
+
 def _take(env: Env, slot: Slot) -> None:
     if capacity.take(env.session, slot.id):
         return
@@ -183,8 +196,8 @@ def hold(env: Env, spec: WorkflowSpec, step: Params, slot_id: int, *,
          locale: str = "ja") -> Booking:
     """Keep a place for ``hold_minutes`` while the citizen fills in the details (a new case)."""
     slot = bookable_slot(env, spec, step, slot_id)
+    _fail_fast_if_full(env, slot)
     case = _start_case(env, spec, locale)
-    _take(env, slot)
     booking = Booking(case=case, workflow_id=spec.id, step_id=step.id, slot_id=slot.id,
                       status="held", created_at=env.now,
                       hold_expires_at=env.now + timedelta(minutes=step.hold_minutes))
@@ -192,6 +205,7 @@ def hold(env: Env, spec: WorkflowSpec, step: Params, slot_id: int, *,
     env.session.flush()
     runtime.apply(env.ctx(case), "held", step=step.id,
                   detail={"booking_id": booking.id, "slot_id": slot.id})
+    _take(env, slot)  # last: the slot's row lock is held from here to the commit
     return booking
 
 
@@ -217,20 +231,23 @@ def confirm(env: Env, booking: Booking, answers: Mapping[str, Any]) -> Booking:
 def book(env: Env, spec: WorkflowSpec, step: Params, slot_id: int,
          answers: Mapping[str, Any], *, locale: str = "ja") -> Booking:
     """Take a place and confirm it in one transaction (the API). Checks cheapest first:
-    answers (422), the person's limit, the slot (404/409), then the place (409 slot_full)."""
+    answers (422), the slot (404/409), a full slot (409 slot_full, before anything is
+    written), the person's limit; the place itself is taken last, so the slot's row lock is
+    held only from there to the commit (a failed take rolls everything back)."""
     values = _validate(step, answers, None)
     key = email_key(step, values)
-    _check_person(env, spec, step, key)
     slot = bookable_slot(env, spec, step, slot_id)
+    _fail_fast_if_full(env, slot)
+    _check_person(env, spec, step, key)
     case = _start_case(env, spec, locale)
     _store(env.session, case, step, slot, values)
-    _take(env, slot)  # last: the slot's row lock is held from here to the commit
     booking = Booking(case=case, workflow_id=spec.id, step_id=step.id, slot_id=slot.id,
                       status="confirmed", email_key=key, created_at=env.now,
                       confirmed_at=env.now)
     env.session.add(booking)
     env.session.flush()
     runtime.apply(env.ctx(case), "booked", step=step.id, detail={"booking_id": booking.id})
+    _take(env, slot)
     return booking
 
 

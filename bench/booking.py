@@ -1,0 +1,320 @@
+"""Booking throughput: the real app under gunicorn on PostgreSQL against a bare Flask +
+SQLAlchemy endpoint that does only the conditional UPDATE + INSERT, in the same run, on the
+same machine, driven by the same asyncio/httpx load generator on loopback.
+
+Scenarios:
+  spread   bookings spread over 1,000 slots (every request a different person)
+  hot      a hot race: 2,000 attempts on 50 places (one slot)
+Printed: requests/s and bookings/s, p50/p99 latency, the status mix, the ratio app / bare,
+and overbooking (must be 0: ``booked`` = rows and ``booked`` <= capacity). Then the server
+time of the month availability page with a year of slots in the database.
+
+    DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/<db> .venv/bin/python bench/booking.py
+
+The database's tables are dropped and recreated. Nothing here is a timed assertion.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, this folder comes first on sys.path, where bench/email.py would shadow the
+# standard library's email package: put the project root there instead.
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import asyncio  # noqa: E402
+import os  # noqa: E402
+import random  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
+from typing import Any  # noqa: E402
+
+import httpx  # noqa: E402
+from flask import Flask, jsonify  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+DB = os.environ.get("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test_booking")
+WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
+THREADS = int(os.environ.get("BENCH_THREADS", "4"))
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "32"))
+SPREAD_REQUESTS = int(os.environ.get("BENCH_SPREAD", "3000"))
+HOT_ATTEMPTS, HOT_PLACES, SPREAD_SLOTS = 2000, 50, 1000
+ANSWERS = {"name": "負荷 試験", "kana": "フカ シケン", "phone": "03-1234-5678"}
+
+
+# --- the bare endpoint -----------------------------------------------------------------------
+
+def bare_app() -> Flask:
+    """UPDATE slot ... WHERE booked < capacity, then INSERT the booking: nothing else."""
+    app = Flask("bare")
+    engine = create_engine(DB, pool_size=4, max_overflow=4)
+
+    @app.post("/book/<int:slot_id>")
+    def book(slot_id: int) -> Any:
+        with engine.begin() as conn:
+            taken = conn.execute(text(
+                "UPDATE bare_slot SET booked = booked + 1 WHERE id = :id AND booked < capacity"),
+                {"id": slot_id}).rowcount
+            if not taken:
+                return jsonify({"error": {"code": "slot_full"}}), 409
+            conn.execute(text("INSERT INTO bare_booking (slot_id, created_at) VALUES (:id, now())"),
+                         {"id": slot_id})
+        return jsonify({"ok": True}), 201
+
+    return app
+
+
+def setup_bare(n_slots: int, capacity: int) -> list[int]:
+    engine = create_engine(DB)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS bare_booking; DROP TABLE IF EXISTS bare_slot"))
+        conn.execute(text("CREATE TABLE bare_slot (id serial PRIMARY KEY, capacity int NOT NULL, "
+                          "booked int NOT NULL DEFAULT 0, CHECK (booked <= capacity))"))
+        conn.execute(text("CREATE TABLE bare_booking (id bigserial PRIMARY KEY, slot_id int "
+                          "REFERENCES bare_slot(id), created_at timestamptz)"))
+        conn.execute(text("INSERT INTO bare_slot (capacity) SELECT :c FROM generate_series(1, :n)"),
+                     {"c": capacity, "n": n_slots})
+        ids = [r[0] for r in conn.execute(text("SELECT id FROM bare_slot ORDER BY id"))]
+    engine.dispose()
+    return ids
+
+
+def bare_check() -> tuple[int, int, int]:
+    engine = create_engine(DB)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT count(*) FROM bare_booking")).scalar_one()
+        booked = conn.execute(text("SELECT coalesce(sum(booked), 0) FROM bare_slot")).scalar_one()
+        over = conn.execute(text("SELECT count(*) FROM bare_slot WHERE booked > capacity")
+                            ).scalar_one()
+    engine.dispose()
+    return int(rows), int(booked), int(over)
+
+
+# --- the real app ----------------------------------------------------------------------------
+
+def bench_workflows(tmp: Path) -> Path:
+    """The flagship workflow (booking + email + questionnaire + document + check-in), open
+    every day and bookable a year ahead, so 1,000 slots are in the booking window."""
+    src = (ROOT / "workflows" / "boshi-techo.yaml").read_text("utf-8")
+    days = "".join(f'        {d}: ["09:00-12:00", "13:00-16:00"]\n'
+                   for d in ("sat", "sun"))
+    src = src.replace("      slot_minutes: 30\n", days + "      slot_minutes: 30\n"
+                      "      holidays: false\n      year_end: false\n", 1)
+    src = src.replace("book_ahead_days: 60", "book_ahead_days: 366", 1)
+    out = tmp / "workflows"
+    out.mkdir()
+    (out / "boshi-techo.yaml").write_text(src, "utf-8")
+    shutil.copytree(ROOT / "workflows" / "boshi-techo", out / "boshi-techo")
+    return out
+
+
+def app_env(workflows: Path) -> dict[str, str]:
+    return {**os.environ, "DATABASE_URL": DB, "WORKFLOWS_DIR": str(workflows),
+            "SECRET_KEY": "bench-secret-key-0123456789-abcdefghijklmnop",
+            "BASE_URL": "http://127.0.0.1", "PYTHONPATH": str(ROOT)}
+
+
+def setup_app(env: dict[str, str]) -> dict[str, Any]:
+    """A clean schema, a year of slots, 1,000 spread slots of 10 and one hot slot of 50."""
+    os.environ.update(env)
+    from engine import bookings, capacity, slots
+    from engine.models import Base, Slot
+    from web import create_app
+    from web.extensions import db
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": DB})
+    with app.app_context():
+        Base.metadata.drop_all(db.engine)
+        with db.engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        Base.metadata.create_all(db.engine)
+        spec = app.extensions["catalog"].get("boshi-techo")
+        step = bookings.booking_step(spec)
+        today = slots.local_date(datetime.now(UTC))
+        slots.ensure(db.session, spec, step, today, today + timedelta(days=366))
+        lo = datetime.now(UTC) + timedelta(days=2)
+        ids = list(db.session.scalars(db.select(Slot.id).where(Slot.starts_at > lo)
+                                      .order_by(Slot.starts_at).limit(SPREAD_SLOTS + 1)))
+        hot, spread = ids[0], ids[1:]
+        capacity.resize(db.session, hot, HOT_PLACES)
+        for sid in spread:
+            capacity.resize(db.session, sid, 10)
+        db.session.commit()
+        n = db.session.scalar(db.select(db.func.count()).select_from(Slot))
+    return {"app": app, "hot": hot, "spread": spread, "slots_in_db": n}
+
+
+def app_check(app: Flask) -> tuple[int, int, int, int]:
+    from engine import bookings
+    from engine.models import Booking, Slot
+    from web.extensions import db
+
+    with app.app_context():
+        db.session.expire_all()
+        rows = db.session.scalar(db.select(db.func.count()).select_from(Booking))
+        booked = db.session.scalar(db.select(db.func.coalesce(db.func.sum(Slot.booked), 0)))
+        over = db.session.scalar(db.select(db.func.count()).select_from(Slot).where(
+            Slot.booked > Slot.capacity))
+        leaks = len(bookings.places_leak(db.session))
+    return int(rows or 0), int(booked or 0), int(over or 0), leaks
+
+
+# --- serving and load ------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve(target: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "gunicorn"), "-w", str(WORKERS), "-k", "gthread",
+         "--threads", str(THREADS), "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+         target], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            httpx.get(base + "/healthz", timeout=1)
+            return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    stop(proc)
+    raise SystemExit(f"gunicorn did not start: {target}")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(20)
+
+
+async def drive(requests: list[tuple[str, dict[str, Any] | None]]) -> dict[str, Any]:
+    latencies: list[float] = []
+    codes: dict[int, int] = {}
+    queue = list(reversed(requests))
+    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        async def worker() -> None:
+            while queue:
+                url, body = queue.pop()
+                t0 = time.perf_counter()
+                resp = await client.post(url, json=body)
+                latencies.append(time.perf_counter() - t0)
+                codes[resp.status_code] = codes.get(resp.status_code, 0) + 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CLIENTS)))
+        wall = time.perf_counter() - start
+    latencies.sort()
+    return {"wall": wall, "rps": len(requests) / wall, "codes": codes,
+            "booked_per_s": codes.get(201, 0) / wall,
+            "p50": statistics.median(latencies) * 1000,
+            "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000}
+
+
+def app_requests(base: str, slot_ids: list[int], n: int, tag: str) -> list[tuple[str, Any]]:
+    url = f"{base}/api/v1/workflows/boshi-techo/bookings"
+    return [(url, {"slot_id": random.choice(slot_ids),  # noqa: S311
+                   "answers": {**ANSWERS, "email": f"{tag}{i}@example.jp"}}) for i in range(n)]
+
+
+def bare_requests(base: str, slot_ids: list[int], n: int) -> list[tuple[str, Any]]:
+    return [(f"{base}/book/{random.choice(slot_ids)}", None) for _ in range(n)]  # noqa: S311
+
+
+def line(name: str, r: dict[str, Any]) -> str:
+    mix = " ".join(f"{k}:{v}" for k, v in sorted(r["codes"].items()))
+    return (f"  {name:<5} {r['rps']:8.0f} req/s {r['booked_per_s']:8.0f} bookings/s "
+            f"p50 {r['p50']:6.1f} ms  p99 {r['p99']:6.1f} ms  [{mix}]")
+
+
+# --- month availability ----------------------------------------------------------------------
+
+def month_render(app: Flask) -> tuple[float, float, int]:
+    client = app.test_client()
+    when = datetime.now(UTC) + timedelta(days=40)
+    month = f"{when.year}-{when.month:02d}"
+    client.get(f"/book/boshi-techo?month={month}")  # warm up
+    times = []
+    for _ in range(50):
+        t0 = time.perf_counter()
+        resp = client.get(f"/book/boshi-techo?month={month}")
+        times.append((time.perf_counter() - t0) * 1000)
+        assert resp.status_code == 200
+    times.sort()
+    return statistics.median(times), times[int(len(times) * 0.95) - 1], len(times)
+
+
+def main() -> None:
+    import logging
+
+    random.seed(7)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-booking-"))
+    env = app_env(bench_workflows(tmp))
+    state = setup_app(env)
+    print(f"machine: {os.cpu_count()} cores; gunicorn {WORKERS} gthread workers x {THREADS} "
+          f"threads; {CLIENTS} concurrent clients (asyncio + httpx, same machine); "
+          f"PostgreSQL {DB.rsplit('/', 1)[-1]}; {state['slots_in_db']} slots in the database")
+
+    results: dict[str, dict[str, Any]] = {}
+    proc, base = serve("wsgi:app", env)
+    try:
+        results["app spread"] = asyncio.run(drive(app_requests(
+            base, state["spread"], SPREAD_REQUESTS, "s")))
+        results["app hot"] = asyncio.run(drive(app_requests(
+            base, [state["hot"]], HOT_ATTEMPTS, "h")))
+    finally:
+        stop(proc)
+    rows, booked, over, leaks = app_check(state["app"])
+
+    bare_spread = setup_bare(SPREAD_SLOTS, 10)
+    proc, base = serve("bench.booking:bare_app()", env)
+    try:
+        results["bare spread"] = asyncio.run(drive(bare_requests(
+            base, bare_spread, SPREAD_REQUESTS)))
+    finally:
+        stop(proc)
+    bare_spread_check = bare_check()
+    setup_bare(1, HOT_PLACES)
+    proc, base = serve("bench.booking:bare_app()", env)
+    try:
+        results["bare hot"] = asyncio.run(drive(bare_requests(base, [1], HOT_ATTEMPTS)))
+    finally:
+        stop(proc)
+    bare_hot_check = bare_check()
+
+    for scenario, title in (("spread", f"spread: {SPREAD_REQUESTS} bookings over "
+                                       f"{SPREAD_SLOTS} slots of 10"),
+                            ("hot", f"hot race: {HOT_ATTEMPTS} attempts on {HOT_PLACES} places")):
+        app_r, bare_r = results[f"app {scenario}"], results[f"bare {scenario}"]
+        print(f"\n{title}")
+        print(line("app", app_r))
+        print(line("bare", bare_r))
+        print(f"  ratio app/bare: {app_r['rps'] / bare_r['rps']:.2f} (requests/s), "
+              f"p99 {app_r['p99'] / bare_r['p99']:.1f}x")
+    print(f"\napp:  {rows} booking rows, sum(booked) {booked}, slots over capacity {over}, "
+          f"slots whose count disagrees with their rows {leaks}")
+    print(f"bare: spread rows/booked/over {bare_spread_check}, hot {bare_hot_check}")
+    hot_ok = results["app hot"]["codes"].get(201, 0)
+    print(f"hot race: app sold {hot_ok} of {HOT_PLACES}, bare sold "
+          f"{results['bare hot']['codes'].get(201, 0)} of {HOT_PLACES}")
+
+    p50, p95, n = month_render(state["app"])
+    print(f"\nmonth availability page (12 slots a day, a year of slots in the database): "
+          f"server time p50 {p50:.1f} ms, p95 {p95:.1f} ms over {n} renders")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
