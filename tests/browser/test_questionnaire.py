@@ -157,12 +157,12 @@ def test_book_answer_prefilled_questionnaire_and_print(page: Any, server: Any, s
     axe()
     births.fill("1")
     page.get_by_role("button", name="回答を送信する").click()
-    page.get_by_role("status").filter(has_text="送信済み").wait_for()
+    page.locator(".form-status").filter(has_text="送信済み").wait_for()
     shot("questionnaire-sent")
 
     with app.app_context():
         from engine.models import Case, CaseEvent
-        case = db.session.scalars(select(Case)).one()
+        case = db.session.scalars(select(Case).where(Case.workflow_id == "boshi-techo")).one()
         case_id = case.id
         assert case.data["questionnaire"]["births"] == 1
         assert case.data["questionnaire"]["postal_code"] == "570-0083"
@@ -201,3 +201,41 @@ def test_book_answer_prefilled_questionnaire_and_print(page: Any, server: Any, s
     assert rows and all(r.split()[-5] == "yes" for r in rows), fonts
     subprocess.run(["pdftoppm", "-png", "-r", "70", "-singlefile", str(pdf),
                     str(ARTIFACTS / "questionnaire-notification")], check=True)
+
+
+def test_absence_notice_from_the_home_page_in_english(page: Any, live_server: Any, shot: Any,
+                                                      axe: Any) -> None:
+    """A form-first workflow: no booking, the case starts when the notice is sent; the
+    question about the time appears only for a late arrival or early leave."""
+    url = live_server.url
+    page.goto(f"{url}/lang/en?next=/")
+    page.get_by_role("link", name=re.compile("School absence")).click()
+    page.wait_for_url(re.compile(r".*/forms/kesseki-todoke$"))
+    axe()
+    page.locator("#f-school").select_option("domyoji-e")
+    page.locator("#f-grade").fill("３")
+    page.locator("#f-class_name").fill("2")
+    page.locator("#f-child_name").fill("藤井 太郎")
+    page.locator("#f-child_kana").fill("ふじい たろう")
+    page.locator("#f-date").fill("令和8年12月3日")
+    time_question = page.locator("#f-time")
+    assert time_question.is_hidden()
+    page.get_by_role("radio", name="Late arrival").check()
+    assert time_question.is_visible()
+    time_question.fill("10:30")
+    page.get_by_role("radio", name="Medical appointment").check()
+    assert page.locator("#f-temperature").is_hidden()
+    page.locator("#f-guardian_name").fill("藤井 花子")
+    page.locator("#f-guardian_phone").fill("072-123-4567")
+    shot("absence-filled")
+    page.get_by_role("button", name="Send answers").click()
+    page.wait_for_url(re.compile(r".*/f/[A-Z0-9]+$"))
+    page.locator(".form-status").filter(has_text="Sent").wait_for()
+    assert page.locator("#f-time").input_value() == "10:30"
+    shot("absence-sent")
+    axe()
+    with live_server.app.app_context():
+        from engine.models import Case
+        notice = db.session.scalars(select(Case)).one().data["notice"]
+    assert notice["kind"] == "late" and notice["grade"] == 3
+    assert notice["child_kana"] == "フジイ タロウ" and notice["date"] == "2026-12-03"

@@ -14,17 +14,34 @@
     });
     return out;
   }
+  // The same rules as engine.fields.condition_met: every attribute present must hold.
+  function holds(block) {
+    var got = values(block.getAttribute("data-show-field"));
+    var attr = function (name) { return block.getAttribute("data-show-" + name); };
+    if (attr("filled") !== null && (got.length > 0) !== (attr("filled") === "1")) { return false; }
+    if (attr("equals") !== null && got.indexOf(attr("equals")) === -1) { return false; }
+    if (attr("not-equals") !== null && got.indexOf(attr("not-equals")) !== -1) { return false; }
+    if (attr("one-of") !== null) {
+      var allowed = attr("one-of").split(" ");
+      if (!got.some(function (v) { return allowed.indexOf(v) !== -1; })) { return false; }
+    }
+    if (attr("min") !== null || attr("max") !== null) {
+      var n = parseFloat((got[0] || "").replace(/[０-９．]/g, function (c) {
+        return String.fromCharCode(c.charCodeAt(0) - 0xFEE0); }));
+      if (isNaN(n)) { return false; }
+      if (attr("min") !== null && n < parseFloat(attr("min"))) { return false; }
+      if (attr("max") !== null && n > parseFloat(attr("max"))) { return false; }
+    }
+    return true;
+  }
   function update() {
     form.querySelectorAll("[data-show-field]").forEach(function (block) {
-      var got = values(block.getAttribute("data-show-field"));
-      var equals = block.getAttribute("data-show-equals");
-      var show = equals !== null ? got.indexOf(equals) !== -1
-        : block.hasAttribute("data-show-filled") ? got.length > 0 : true;
-      block.hidden = !show;
+      block.hidden = !holds(block);
       block.querySelectorAll(".condition").forEach(function (c) { c.hidden = true; });
     });
   }
   form.addEventListener("change", update);
+  form.addEventListener("input", update);
   update();
   // After a refused submission, move focus to the list of errors (it is also role=alert).
   var summary = document.getElementById("error-summary");
