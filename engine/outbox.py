@@ -100,19 +100,31 @@ def enqueue(session: Session, *, key: str, to: str, subject: str, text: str, now
 def claim(session: Session, message_id: int, *, now: datetime, policy: Policy) -> Message | None:
     """Lease the message for one delivery attempt, or None if it is not ours to send now
     (gone, finished, leased by a live delivery, locked by one, or not due yet)."""
-    row = session.scalar(select(Message).where(Message.id == message_id)
-                         .with_for_update(skip_locked=True))
-    if row is None or (row.status, "claim") not in TRANSITIONS:
-        return None
-    if row.status == "sending" and row.lease_until is not None and row.lease_until > now:
-        return None
-    if row.status == "retry" and row.next_attempt_at is not None and row.next_attempt_at > now:
-        return None
-    row.status = next_state(TRANSITIONS, row.status, "claim")
-    row.attempts += 1
-    row.lease_until = now + policy.lease
+    rows = claim_many(session, [message_id], now=now, policy=policy)
+    return rows[0] if rows else None
+
+
+def claim_many(session: Session, ids: Sequence[int], *, now: datetime,
+               policy: Policy) -> list[Message]:
+    """``claim`` for several messages in one transaction (rows locked elsewhere are skipped).
+    The caller must not start sending one after its lease (``lease_until``) has passed."""
+    rows = session.scalars(select(Message).where(Message.id.in_(list(ids)))
+                           .order_by(Message.id).with_for_update(skip_locked=True)).all()
+    out = []
+    for row in rows:
+        if (row.status, "claim") not in TRANSITIONS:
+            continue
+        if row.status == "sending" and row.lease_until is not None and row.lease_until > now:
+            continue
+        if (row.status == "retry" and row.next_attempt_at is not None
+                and row.next_attempt_at > now):
+            continue
+        row.status = next_state(TRANSITIONS, row.status, "claim")
+        row.attempts += 1
+        row.lease_until = now + policy.lease
+        out.append(row)
     session.flush()
-    return row
+    return out
 
 
 def record(session: Session, message_id: int, attempt: int, outcome: Outcome, *,

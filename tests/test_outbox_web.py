@@ -89,3 +89,29 @@ def test_dev_mail_page_is_for_staff_only(app: Flask, client: FlaskClient) -> Non
     assert resp.status_code in (302, 401)
     with app.app_context():
         assert db.session.query(Message).count() == 0
+
+
+def test_dev_page_runs_due_reminders_for_admins_only(
+        make_app: Any, make_staff: Any, tmp_path: Any) -> None:
+    from datetime import timedelta
+
+    from engine.models import Booking
+    from tests.conftest import AuthActions
+    from tests.outbox_support import booking_of, write_workflow
+
+    app = make_app(WORKFLOWS=[str(write_workflow(tmp_path / "wf"))])
+    case_id = book(app, workflow="mailtest", answers={"name": "A", "email": "a@example.jp"})
+    with app.app_context():
+        start = db.session.get(Booking, booking_of(app, case_id).id).slot.starts_at
+    app.config["CLOCK"] = lambda: start - timedelta(hours=2)
+    make_staff("staff@example.jp", workflows=("mailtest",))
+    make_staff("admin@example.jp", role="admin", workflows=("mailtest",))
+    client = app.test_client()
+    AuthActions(client).login("staff@example.jp")
+    assert client.post("/staff/mail/sweep").status_code == 403
+    assert messages(app, event="reminder") == []
+    AuthActions(client).logout()
+    AuthActions(client).login("admin@example.jp")
+    page = client.post("/staff/mail/sweep", follow_redirects=True).get_data(as_text=True)
+    assert "リマインダーを1件キューに入れました" in page
+    assert [m.case_id for m in messages(app, event="reminder")] == [case_id]

@@ -191,10 +191,11 @@ def resend(message_id: int) -> BaseResponse:
 
 
 @bp.post("/sweep")
-@login_required
+@staff.admin_required
 def run_sweep() -> BaseResponse:
     """Dev page: run the reminders and the sweep now (what beat does in production)."""
     _dev_only()
+    db.session.commit()  # end this request's transaction: the tasks use their own sessions
     count = tasks_mail.send_reminders.apply().get()
     tasks_mail.sweep.apply()
     flash(_("Reminders queued: %(count)s", count=count), "success")

@@ -80,30 +80,31 @@ def transport() -> mailer.Transport:
 
 
 @shared_task(name="mail.deliver", ignore_result=True)
-def deliver(ids: list[int]) -> None:
-    for message_id in ids:
-        deliver_one(int(message_id))
-
-
-def deliver_one(message_id: int) -> str | None:
-    session, rules = db.session, policy()
-    row = outbox.claim(session, message_id, now=now(), policy=rules)
-    if row is None:
+def deliver(ids: list[int]) -> int:
+    """Claim the messages in one transaction, then send and record them one by one (each
+    outcome is committed as soon as it is known, so a crash repeats at most one send)."""
+    session, rules, c = db.session, policy(), current_app.config
+    claimed = outbox.claim_many(session, [int(i) for i in ids], now=now(), policy=rules)
+    jobs = [(row.id, row.attempts, row.to_addr, row.lease_until,
+             mailer.build(row, sender=c["MAIL_FROM"], now=now())) for row in claimed]
+    session.commit()  # the leases are taken before anything leaves; sending is outside
+    for row in claimed:
+        session.expunge(row)  # keep later commits from expiring the whole batch each time
+    # A send may take up to SMTP_TIMEOUT: never start one that could outlive the lease.
+    margin = min(timedelta(seconds=float(c["SMTP_TIMEOUT"])), rules.lease / 2)
+    for message_id, attempt, to, lease_until, mime in jobs:
+        if lease_until is None or now() + margin >= lease_until:
+            continue  # too late to finish inside the lease: the sweep will dispatch it again
+        outcome = transport().send(mime, to)
+        status = outbox.record(session, message_id, attempt, outcome, now=now(), policy=rules)
+        if status == "failed":
+            _note_failure(session, message_id)
         session.commit()
-        return None
-    attempt, to = row.attempts, row.to_addr
-    mime = mailer.build(row, sender=current_app.config["MAIL_FROM"], now=now())
-    session.commit()  # the lease is taken before anything leaves; the send is outside it
-    outcome = transport().send(mime, to)
-    status = outbox.record(session, message_id, attempt, outcome, now=now(), policy=rules)
-    if status == "failed":
-        _note_failure(session, message_id)
-    session.commit()
-    log.info("mail_delivery", message=message_id, attempt=attempt, status=status,
-             transport=outcome.transport,
-             view=current_app.config["BASE_URL"] + f"/staff/mail/{message_id}"
-             if outcome.transport == "log" else None)
-    return status
+        log.info("mail_delivery", message=message_id, attempt=attempt, status=status,
+                 transport=outcome.transport,
+                 view=f"{c['BASE_URL']}/staff/mail/{message_id}"
+                 if outcome.transport == "log" else None)
+    return len(jobs)
 
 
 def _note_failure(session: Session, message_id: int) -> None:
