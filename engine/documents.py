@@ -12,6 +12,7 @@ A template that names a field no step collects fails ``workflows check``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
@@ -25,6 +26,8 @@ from engine import wareki
 from engine.spec import Loc, WorkflowSpec
 
 TZ = ZoneInfo("Asia/Tokyo")
+# WeasyPrint logs every rendering step at INFO; a print is one line in our own log, not seven.
+logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
 NAMES = frozenset({"answers", "parent", "case", "today", "label", "loop", "range", "true",
                    "false", "none", "namespace"})
 # Mincho first as on printed forms; Noto CJK covers what IPAex lacks (𠮷, many 異体字).
