@@ -227,3 +227,16 @@ steps:
         assert "bad.yaml:9:" in str(exc)
     else:
         raise AssertionError("the check passed")
+
+
+def test_staff_case_page_shows_form_state_and_prefill_sources(app, client, auth, make_staff,
+                                                              make_case):
+    case_id = booked_case(make_case)
+    client.post(form_link(app, case_id), data={**ANSWERS, "phone": "03-9999-0000",
+                                               "action": "submit"})
+    make_staff()
+    auth.login()
+    html = auth.client.get(f"/staff/cases/{case_id}").get_data(as_text=True)
+    assert "送信済み" in html and "1回目の送信" in html
+    assert "<code>name</code> ← <code>visit.name</code>" in html
+    assert "<code>phone</code> ← <code>visit.phone</code> (申請者が修正)" in html

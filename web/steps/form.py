@@ -38,7 +38,7 @@ from engine.steps.chain import Params as ChainStep
 from engine.steps.chain import child_of
 from engine.steps.form import Params as FormStep
 from engine.wareki import to_wareki
-from web import messages
+from web import messages, staff
 from web.context import actor, case_context, catalog, now, token_key
 from web.errors import field_messages
 from web.extensions import db
@@ -46,6 +46,7 @@ from web.i18n import current_locale, local
 from web.links import link
 
 bp = Blueprint("form", __name__)
+staff.CASE_PANELS.append("steps/form/panel.html")
 
 messages.register(messages={
     "form_closed": _l("The answers can no longer be changed: the deadline has passed."),
@@ -54,6 +55,24 @@ messages.register(messages={
     "not_a_form_workflow": _l("This procedure does not start with a form."),
     "document_unavailable": _l("The document could not be produced."),
 }, fields={"not_integer": _l("Enter a whole number.")})
+
+
+@bp.app_context_processor
+def staff_helpers() -> dict[str, object]:
+    return {"form_status": staff_status}
+
+
+def staff_status(case: Case, step: FormStep) -> dict[str, Any]:
+    """A form's state for the staff case page, with the prefill sources the history
+    recorded."""
+    st = forms.status(case, step)
+    recorded = next((e.detail for e in case.events
+                     if e.step_id == step.id and e.event == "prefilled"), {})
+    when = st.submitted_at and local(datetime.fromisoformat(st.submitted_at))
+    return {"submitted": st.submitted, "revision": st.revision, "draft": st.draft,
+            "submitted_at_local": when.strftime("%Y-%m-%d %H:%M") if when else "",
+            "sources": sorted((recorded.get("fields") or {}).items()),
+            "changed": recorded.get("changed") or []}
 
 
 # --- form classes ---------------------------------------------------------------------------
