@@ -96,3 +96,91 @@ def test_english_calendar_on_a_phone(page: Any, live_server: Any, shot: Any) -> 
     link.click()
     page.get_by_role("button", name="Sat 13 Feb 10:00–12:00 20 places left").wait_for()
     shot("event-day-en")
+
+
+def _book_via_api(app: Any, slot_id: int, email: str) -> str:
+    client = app.test_client()
+    resp = client.post("/api/v1/workflows/boshi-techo/bookings", json={
+        "slot_id": slot_id, "answers": {"name": "先約 一郎", "kana": "センヤク イチロウ",
+                                        "email": email, "phone": "03-1111-2222"}})
+    assert resp.status_code == 201, resp.get_json()
+    return str(resp.get_json()["token"])
+
+
+def _first_slot(app: Any, capacity_: int) -> int:
+    from datetime import date
+
+    from sqlalchemy import select
+
+    from engine import bookings, capacity, slots
+    from engine.models import Slot
+    from web.extensions import db
+
+    with app.app_context():
+        spec = app.extensions["catalog"].get("boshi-techo")
+        day = date(2026, 12, 10)
+        slots.ensure(db.session, spec, bookings.booking_step(spec), day, day)
+        sid = db.session.scalar(select(Slot.id).where(slots.day_filter(day))
+                                .order_by(Slot.starts_at).limit(1))
+        capacity.resize(db.session, sid, capacity_)
+        db.session.commit()
+        return int(sid)
+
+
+def test_waitlist_offer_and_reschedule_pages(page: Any, live_server: Any, shot: Any) -> None:
+    app = live_server.app
+    app.config["CLOCK"] = lambda: NOW
+    sid = _first_slot(app, 1)
+    first = _book_via_api(app, sid, "first@example.jp")
+
+    page.goto(live_server.url + "/book/boshi-techo/day/2026-12-10")
+    tab_to(page, "09:00 キャンセル待ちに登録")
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="キャンセル待ちに登録").wait_for()
+    page.get_by_label("お名前").fill("待機 花子")
+    page.get_by_label("フリガナ").fill("タイキ ハナコ")
+    page.get_by_label("メールアドレス").fill("wait@example.jp")
+    page.get_by_label("電話番号").fill("03-3333-4444")
+    shot("waitlist-form")
+    page.get_by_role("button", name="キャンセル待ちに登録").click()
+    page.get_by_role("heading", name="キャンセル待ちに登録しました").wait_for()
+    shot("waitlist-joined")
+    waiter_page = page.get_by_role("link", name="予約ページ").get_attribute("href")
+
+    # The first person cancels from their page: the place is offered to the waiting one.
+    page.goto(live_server.url + f"/book/cancel/{first}")
+    page.get_by_role("button", name="この予約をキャンセルする").click()
+    page.get_by_role("heading", name="予約をキャンセルしました").wait_for()
+    page.goto(live_server.url + waiter_page.replace("/c/", "/book/offer/"))
+    page.get_by_role("heading", name="お席が空きました").wait_for()
+    shot("offer")
+    page.get_by_role("button", name="この枠で予約する").click()
+    page.get_by_role("heading", name="予約が確定しました").wait_for()
+
+    # The person who took the offer moves to another day.
+    page.goto(live_server.url + waiter_page.replace("/c/", "/book/reschedule/"))
+    page.get_by_role("heading", name="予約の時間を変更").wait_for()
+    page.get_by_role("link", name="12月11日(金) 残り24席").click()
+    shot("reschedule-day")
+    page.get_by_role("button", name="12月11日(金) 11:00–11:30 残り2席 ここに変更").click()
+    page.get_by_role("heading", name="予約が確定しました").wait_for()
+    assert "2026年12月11日(金) 11:00–11:30" in page.content()
+
+
+def test_staff_slot_page(page: Any, live_server: Any, make_staff: Any, shot: Any) -> None:
+    from tests.conftest import PASSWORD
+
+    live_server.app.config["CLOCK"] = lambda: NOW
+    make_staff("kakari@example.jp")
+    page.goto(live_server.url + "/staff/login")
+    page.get_by_label("メールアドレス").fill("kakari@example.jp")
+    page.get_by_label("パスワード").fill(PASSWORD)
+    page.get_by_label("パスワード").press("Enter")
+    page.goto(live_server.url + "/staff/booking/slots?date=2026-12-10")
+    page.get_by_role("heading", name="予約枠 · 2026年12月10日(木)").wait_for()
+    page.get_by_label("09:00の定員").fill("3")
+    page.get_by_label("09:00の定員").press("Enter")
+    page.get_by_role("status").get_by_text("定員を変更しました").wait_for()
+    page.get_by_role("button", name="受付停止").first.click()
+    page.get_by_text("受付停止中").wait_for()
+    shot("staff-slots")
