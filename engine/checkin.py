@@ -17,7 +17,8 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from engine import queue, runtime, tokens
 from engine.daylist import submitted_forms
@@ -125,15 +126,20 @@ def perform_checkin(session: Session, catalog: Catalog, *, payload: str, key: by
         session.refresh(booking)
         reason = "cancelled" if booking.status == "cancelled" else "already_checked_in"
         return _refused(session, catalog, record(reason, booking), booking, step, staff, now)
-    session.refresh(booking)
-    try:
-        with session.begin_nested():
-            row = record("ok", booking)
-    except IntegrityError:  # the same nonce won a race on another connection
-        first = session.scalar(select(CheckIn).where(CheckIn.nonce == nonce))
-        if first is None:
-            raise
-        return _replay(session, catalog, first, staff)
+    # What the UPDATE wrote, without reading the row back or marking it dirty.
+    set_committed_value(booking, "status", "checked_in")
+    set_committed_value(booking, "checked_in_at", now)
+    if nonce:
+        try:
+            with session.begin_nested():
+                row = record("ok", booking)
+        except IntegrityError:  # the same nonce won a race on another connection
+            first = session.scalar(select(CheckIn).where(CheckIn.nonce == nonce))
+            if first is None:
+                raise
+            return _replay(session, catalog, first, staff)
+    else:
+        row = record("ok", booking)
 
     number = None
     if getattr(step, "queue", False):
@@ -142,7 +148,7 @@ def perform_checkin(session: Session, catalog: Catalog, *, payload: str, key: by
     runtime.apply(ctx, "checked_in", step=step.id,
                   detail={"counter": counter, "checkin": row.id, "queue_number": number})
     result = _result(row, now)
-    _describe(session, result, booking, step, spec, person=True)
+    _describe(session, result, booking, step, spec, person=True, first=row)
     result.queue_number = number
     return result
 
@@ -160,20 +166,23 @@ def _booking_for(session: Session, catalog: Catalog, token: str) -> Booking | No
     """The booking a well-tagged ticket stands for, or None. A revoked ticket still finds its
     booking, so a cancelled booking's ticket says "cancelled" rather than "unknown"."""
     digest = hashlib.sha256(f"{PURPOSE}\0{token}".encode()).hexdigest()  # as tokens stores it
-    row = session.scalar(select(Token).where(Token.token_hash == digest,
-                                             Token.purpose == PURPOSE))
-    if row is None:
+    found = session.execute(select(Token, Case).join(Case, Token.case_id == Case.id).where(
+        Token.token_hash == digest, Token.purpose == PURPOSE)).first()
+    if found is None:
         return None
-    case = row.case
+    row, case = found
     spec = catalog.for_case(session, case.workflow_id, case.workflow_version)
     step = checkin_step(spec)
     if step is None:
         return None
     booking_step: str = getattr(step, "booking", "")
-    booking = session.scalar(select(Booking).where(
+    booking = session.scalar(select(Booking).options(joinedload(Booking.slot)).where(
         Booking.case_id == case.id, Booking.step_id == booking_step))
-    if booking is not None and row.revoked_at is not None and booking.status != "cancelled":
+    if booking is None:
+        return None
+    if row.revoked_at is not None and booking.status != "cancelled":
         return None  # a replaced ticket (rescheduled): only the newest one is valid
+    set_committed_value(booking, "case", case)  # already loaded: no second SELECT
     return booking
 
 
@@ -212,7 +221,7 @@ def _result(row: CheckIn, at: datetime) -> Result:
 
 
 def _describe(session: Session, result: Result, booking: Booking, step: StepSpec,
-              spec: WorkflowSpec, *, person: bool) -> None:
+              spec: WorkflowSpec, *, person: bool, first: CheckIn | None = None) -> None:
     """Fill what the counter may show. Without ``person`` only the booking's counter."""
     result.counter = booking.slot.counter
     result.step_id = step.id
@@ -228,7 +237,9 @@ def _describe(session: Session, result: Result, booking: Booking, step: StepSpec
     result.ends_at = booking.slot.ends_at
     done = submitted_forms(session, [case.id]).get(case.id, set())
     result.forms = [(s.id, s.id in done) for s in spec.steps if s.type == "form"]
-    if result.reason == "already_checked_in" or booking.status == "checked_in":
+    if first is not None:  # just checked in: this scan is the first
+        result.first_at, result.first_counter = first.at, first.counter
+    elif result.reason == "already_checked_in" or booking.status == "checked_in":
         first = session.scalar(select(CheckIn).where(
             CheckIn.booking_id == booking.id, CheckIn.reason == "ok"))
         if first is not None:

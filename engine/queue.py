@@ -36,11 +36,10 @@ def issue(session: Session, booking: Booking, *, counter: str, now: datetime) ->
     """The next call number at ``counter`` today, for a booking just checked in."""
     day = local_day(now).isoformat()
     ins = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(ins(QueueDay).values(counter=counter, day=day, last_number=0)
-                    .on_conflict_do_nothing(index_elements=["counter", "day"]))
-    number = session.execute(
-        update(QueueDay).where(QueueDay.counter == counter, QueueDay.day == day)
-        .values(last_number=QueueDay.last_number + 1).returning(QueueDay.last_number)
+    stmt = ins(QueueDay).values(counter=counter, day=day, last_number=1)
+    number = session.execute(stmt.on_conflict_do_update(
+        index_elements=["counter", "day"],
+        set_={"last_number": QueueDay.last_number + 1}).returning(QueueDay.last_number)
     ).scalar_one()
     ticket = QueueTicket(booking_id=booking.id, case_id=booking.case_id, counter=counter,
                          day=day, number=number, status="waiting", created_at=now)
@@ -60,12 +59,13 @@ def tickets(session: Session, counter: str, day: date) -> list[QueueTicket]:
 
 
 def move(session: Session, catalog: Catalog, ticket_id: int, status: str, *, actor: str,
-         now: datetime, counter: str | None = None) -> QueueTicket:
+         now: datetime, counter: str | None = None,
+         sources: tuple[str, ...] | None = None) -> QueueTicket:
     """Call, serve or miss one ticket; recorded in its case's history with ``actor``."""
     ticket = session.get(QueueTicket, ticket_id)
     if ticket is None or (counter is not None and ticket.counter != counter):
         raise NotFound("queue_ticket_not_found")
-    sources = MOVES[status]
+    sources = sources or MOVES[status]
     values = {"status": status, "called_at" if status == "called" else "done_at": now}
     moved = session.execute(update(QueueTicket).where(
         QueueTicket.id == ticket_id, QueueTicket.status.in_(sources)).values(**values)
@@ -89,7 +89,9 @@ def call_next(session: Session, catalog: Catalog, counter: str, *, actor: str,
         if ticket_id is None:
             raise NotFound("queue_empty")
         try:
-            return move(session, catalog, ticket_id, "called", actor=actor, now=now)
+            # Only from waiting: a racing caller who just called it makes this one miss.
+            return move(session, catalog, ticket_id, "called", actor=actor, now=now,
+                        sources=("waiting",))
         except Conflict:
             continue
     raise Conflict("queue_busy")

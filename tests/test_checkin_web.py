@@ -219,3 +219,17 @@ def test_export_refused_to_staff_of_other_workflows(app: Any, client: Any,
 def test_openapi_lists_the_calls(client: Any) -> None:
     paths = client.get("/api/v1/openapi.json").get_json()["paths"]
     assert "/api/v1/checkins" in paths and "/api/v1/cases" in paths
+
+
+def test_result_links_to_the_printed_document_and_case_page_lists_scans(
+        app: Any, client: Any, auth: Any, make_staff: Any) -> None:
+    make_staff("desk@example.jp")
+    ticket = make_ticket(app)
+    auth.login("desk@example.jp")
+    at(app, VISIT)
+    client.post("/staff/checkin", data={"payload": "garbage"})
+    html = client.post("/staff/checkin", data={"payload": ticket.token}).get_data(as_text=True)
+    assert f'href="/staff/cases/{ticket.case_id}/documents/notification.pdf"' in html
+    client.post("/staff/checkin", data={"payload": ticket.token})
+    page = client.get(f"/staff/cases/{ticket.case_id}").get_data(as_text=True)
+    assert "窓口での読み取り" in page and "受付しました" in page and "受付済みです" in page

@@ -55,8 +55,9 @@ class QueueTicket(Base):
 
 class QueueDay(Base):
     """The last call number given at a counter on a day. Numbers are taken with one
-    conditional ``UPDATE ... RETURNING`` on this row, so two check-ins at once never get the
-    same number (the unique constraint on QueueTicket is the backstop)."""
+    ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` on this row (the row lock serialises
+    it), so two check-ins at once never get the same number (the unique constraint on
+    QueueTicket is the backstop)."""
 
     __tablename__ = "queue_day"
     __table_args__ = (UniqueConstraint("counter", "day"),)
