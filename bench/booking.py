@@ -42,6 +42,9 @@ from sqlalchemy import create_engine, text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DB = os.environ.get("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test_booking")
+# As in production, the app hands emails to Celery through Redis (no worker runs here; the
+# queued tasks are removed afterwards). BENCH_REDIS_URL= (empty) runs them in-process.
+REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/1")
 WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
 THREADS = int(os.environ.get("BENCH_THREADS", "4"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "32"))
@@ -119,7 +122,7 @@ def bench_workflows(tmp: Path) -> Path:
 def app_env(workflows: Path) -> dict[str, str]:
     return {**os.environ, "DATABASE_URL": DB, "WORKFLOWS_DIR": str(workflows),
             "SECRET_KEY": "bench-secret-key-0123456789-abcdefghijklmnop",
-            "BASE_URL": "http://127.0.0.1", "PYTHONPATH": str(ROOT)}
+            "BASE_URL": "http://127.0.0.1", "PYTHONPATH": str(ROOT), "REDIS_URL": REDIS}
 
 
 def setup_app(env: dict[str, str]) -> dict[str, Any]:
@@ -263,8 +266,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-booking-"))
     env = app_env(bench_workflows(tmp))
     state = setup_app(env)
-    print(f"machine: {os.cpu_count()} cores; gunicorn {WORKERS} gthread workers x {THREADS} "
-          f"threads; {CLIENTS} concurrent clients (asyncio + httpx, same machine); "
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; "
+          f"emails via {'Celery/Redis' if REDIS else 'in-process tasks'}; "
+          f"gunicorn {WORKERS} gthread workers x {THREADS} threads; {CLIENTS} concurrent clients (asyncio + httpx, same machine); "
           f"PostgreSQL {DB.rsplit('/', 1)[-1]}; {state['slots_in_db']} slots in the database")
 
     results: dict[str, dict[str, Any]] = {}
@@ -314,6 +318,10 @@ def main() -> None:
     print(f"\nmonth availability page (12 slots a day, a year of slots in the database): "
           f"server time p50 {p50:.1f} ms, p95 {p95:.1f} ms over {n} renders")
     shutil.rmtree(tmp, ignore_errors=True)
+    if REDIS:
+        import redis
+
+        redis.Redis.from_url(REDIS).delete("celery", "unacked", "unacked_index")
 
 
 if __name__ == "__main__":

@@ -229,11 +229,13 @@ def confirm(env: Env, booking: Booking, answers: Mapping[str, Any]) -> Booking:
 
 
 def book(env: Env, spec: WorkflowSpec, step: Params, slot_id: int,
-         answers: Mapping[str, Any], *, locale: str = "ja") -> Booking:
+         answers: Mapping[str, Any], *, locale: str = "ja",
+         prepare: Callable[[Case], None] | None = None) -> Booking:
     """Take a place and confirm it in one transaction (the API). Checks cheapest first:
     answers (422), the slot (404/409), a full slot (409 slot_full, before anything is
     written), the person's limit; the place itself is taken last, so the slot's row lock is
-    held only from there to the commit (a failed take rolls everything back)."""
+    held only from there to the commit (a failed take rolls everything back). ``prepare``
+    writes what the caller adds to the same transaction (links) before the place is taken."""
     values = _validate(step, answers, None)
     key = email_key(step, values)
     slot = bookable_slot(env, spec, step, slot_id)
@@ -247,6 +249,8 @@ def book(env: Env, spec: WorkflowSpec, step: Params, slot_id: int,
     env.session.add(booking)
     env.session.flush()
     runtime.apply(env.ctx(case), "booked", step=step.id, detail={"booking_id": booking.id})
+    if prepare is not None:
+        prepare(case)
     _take(env, slot)
     return booking
 

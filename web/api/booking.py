@@ -134,10 +134,13 @@ def slot_list(workflow: str) -> Response:
     return jsonify(SlotList(workflow=workflow, slots=out).model_dump())
 
 
-def _created(case: Case) -> Response:
+def _issue(case: Case) -> BookingOut:
     token = tokens.issue(db.session, case, "case", key=token_key(), now=now())
-    body = BookingOut(case_id=case.id, token=token, reference=case.reference,
+    return BookingOut(case_id=case.id, token=token, reference=case.reference,
                       links=citizen_links(case, token))
+
+
+def _created(body: BookingOut) -> Response:
     db.session.commit()
     resp = jsonify(body.model_dump())
     resp.status_code = 201
@@ -161,19 +164,24 @@ def book(workflow: str) -> Response:
         if key:
             done = bookings.replayed(db.session, scope, key)
             if done is not None and done.case_id:
-                return _created(db.session.get(Case, done.case_id))
+                return _created(_issue(db.session.get(Case, done.case_id)))
             row = bookings.claim(db.session, scope, key, now=now())
-        booking = bookings.book(env(), spec_, step, int(payload["slot_id"]),
-                                payload.get("answers") or {}, locale=current_locale())
-        if key:
-            row.case_id = booking.case_id
-        return _created(booking.case)
+        out: list[BookingOut] = []
+
+        def prepare(case: Case) -> None:  # links are written before the place is taken
+            if key:
+                row.case_id = case.id
+            out.append(_issue(case))
+
+        bookings.book(env(), spec_, step, int(payload["slot_id"]),
+                      payload.get("answers") or {}, locale=current_locale(), prepare=prepare)
+        return _created(out[0])
     except IntegrityError:
         db.session.rollback()
         done = bookings.replayed(db.session, scope, key) if key else None
         if done is None or not done.case_id:
             raise
-        return _created(db.session.get(Case, done.case_id))
+        return _created(_issue(db.session.get(Case, done.case_id)))
 
 
 def _case(token: str) -> Case:
