@@ -268,7 +268,8 @@ def main() -> None:
     state = setup_app(env)
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; "
           f"emails via {'Celery/Redis' if REDIS else 'in-process tasks'}; "
-          f"gunicorn {WORKERS} gthread workers x {THREADS} threads; {CLIENTS} concurrent clients (asyncio + httpx, same machine); "
+          f"gunicorn {WORKERS} gthread workers x {THREADS} threads; {CLIENTS} concurrent "
+          f"clients (asyncio + httpx, same machine); "
           f"PostgreSQL {DB.rsplit('/', 1)[-1]}; {state['slots_in_db']} slots in the database")
 
     results: dict[str, dict[str, Any]] = {}
