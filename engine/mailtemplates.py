@@ -8,6 +8,7 @@ What a template may use:
     booking.when|date|start|end|counter_name|location    the visit (needs a booking step)
     links.<kind>                  only kinds listed in the step's ``links``
     workflow.title, site.name
+    event                         what caused it: "booked", "rescheduled", "cancelled", ...
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ BOOKING_KEYS = ("when", "date", "start", "end", "counter_name", "location")
 CASE_KEYS = ("reference", "locale")
 ROOTS: dict[str, tuple[str, ...] | None] = {
     "case": CASE_KEYS, "booking": BOOKING_KEYS, "workflow": ("title",), "site": ("name",),
-    "answers": None, "links": None,
+    "answers": None, "links": None, "event": (),
 }
 
 # Missing answers (an optional field left empty) render as nothing; misspelt names never

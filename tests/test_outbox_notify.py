@@ -44,7 +44,7 @@ def test_booking_queues_the_confirmation_in_the_same_transaction(app: Flask) -> 
     assert row.subject == "【予約完了】母子健康手帳の交付"
     assert "山田 花子 様" in row.body_text and "2026年12月10日（木） 09:00〜09:30" in row.body_text
     links = re.findall(r"http://localhost/\S+", row.body_text)
-    assert len(links) == 3 and len(set(links)) == 3  # questionnaire, ticket, cancel
+    assert len(links) == 4 and len(set(links)) == 4  # questionnaire, ticket, reschedule, cancel
     with app.app_context():
         events = [e.event for e in db.session.query(CaseEvent).filter_by(case_id=case_id)]
     assert events[-2:] == ["booked", "message_queued"]
@@ -189,3 +189,33 @@ def test_english_subject_requires_english_templates(tmp_path: Path) -> None:
 def test_bundled_workflows_pass_the_check(runner: Any) -> None:
     result = runner.invoke(args=["workflows", "check"])
     assert result.exit_code == 0, result.output
+
+
+def test_flagship_reschedule_then_reminder_for_the_new_time(app: Flask) -> None:
+    from datetime import date
+
+    from tests.outbox_support import a_slot
+    from web import tasks_mail
+
+    case_id = book(app)
+    booking_id = booking_of(app, case_id).id
+    with app.test_request_context():
+        later = a_slot(app, date(2026, 12, 14))
+        booking = db.session.get(Booking, booking_id)
+        bookings.reschedule(env(app), booking, later)
+        db.session.commit()
+        new_start = db.session.get(Booking, booking.id).slot.starts_at
+    [_booked, moved] = messages(app)
+    assert moved.subject == "【予約変更】母子健康手帳の交付"
+    assert "新しい日時: 2026年12月14日（月） 09:00〜09:30" in moved.body_text
+    [event] = icalendar.Calendar.from_ical(
+        base64.b64decode(moved.attachments[0]["data"])).walk("VEVENT")
+    assert event.decoded("dtstart") == new_start and int(event["sequence"]) >= 1
+
+    app.config["CLOCK"] = lambda: new_start - timedelta(hours=20)
+    with app.app_context():
+        assert tasks_mail.send_reminders.apply().get() == 1
+        assert tasks_mail.send_reminders.apply().get() == 0
+    [reminder] = messages(app, event="reminder")
+    assert reminder.subject == "【明日のご予約】母子健康手帳の交付"
+    assert "2026年12月14日（月） 09:00〜09:30" in reminder.body_text

@@ -66,7 +66,7 @@ def test_dev_mail_page_shows_messages_with_clickable_links(
     listing = client.get("/staff/mail/").get_data(as_text=True)
     assert f'href="/staff/mail/{row.id}"' in listing and "hanako@example.jp" in listing
     page = client.get(f"/staff/mail/{row.id}").get_data(as_text=True)
-    assert page.count('<a href="http://localhost/') == 3
+    assert page.count('<a href="http://localhost/') == 4
     assert "山田 花子 様" in page
     ics = client.get(f"/staff/mail/{row.id}/attachments/0")
     assert ics.mimetype == "text/calendar" and b"BEGIN:VCALENDAR" in ics.data

@@ -200,3 +200,14 @@ def run_sweep() -> BaseResponse:
     tasks_mail.sweep.apply()
     flash(_("Reminders queued: %(count)s", count=count), "success")
     return redirect(url_for("mail.index"))
+
+
+@bp.cli.command("sweep")
+def sweep_command() -> None:
+    """Queue due reminders and dispatch every message waiting for delivery, once (what beat
+    does every few minutes; for the embedded default, run it from cron)."""
+    import click
+
+    count = tasks_mail.send_reminders.apply().get()
+    dispatched = tasks_mail.sweep.apply().get()
+    click.echo(f"reminders queued: {count}; messages dispatched: {dispatched}")

@@ -133,6 +133,8 @@ def on_event(ctx: Any, step: Params, event: str, *, source_step: str | None,
     if wanted is not None and source_step != wanted:
         return
     booking = _booking(ctx, booking_step, detail)
+    if event in BOOKING_EVENTS and booking is None:
+        return  # nothing was booked, so there is nothing to tell about
     if event == "reminder":
         if booking is None or not _reminder_due(step, booking, ctx.now):
             return
@@ -162,7 +164,7 @@ def queue(ctx: Any, step: Params, event: str, *, key: str, booking_step: StepSpe
         failed = "links cannot be built here (no web layer to name the pages)"
     if not failed:
         try:
-            variables = _variables(ctx, step, locale, booking_step, booking)
+            variables = {**_variables(ctx, step, locale, booking_step, booking), "event": event}
             subject = " ".join(mailtemplates.render(
                 step.subject.get(locale), html=False, variables=variables).split())
             text = mailtemplates.render(ctx.spec.asset(f"{step.template}.{locale}.txt"),

@@ -37,7 +37,7 @@ def test_dev_mail_page_lists_the_booking_email_and_its_links_work(
     body = page.locator("pre.mail-body")
     assert "山田 花子 様" in body.inner_text()
     links = body.get_by_role("link")
-    assert links.count() == 3
+    assert links.count() == 4
     shot("message")
     links.first.click()  # the questionnaire, prefilled from the booking
     page.wait_for_load_state()
