@@ -147,3 +147,22 @@ def test_booking_calls_are_in_the_openapi_document(client: Any) -> None:
     assert "/api/v1/workflows/{workflow}/slots" in paths
     assert "/api/v1/workflows/{workflow}/bookings" in paths
     assert "/api/v1/cases/{token}" in paths and "/api/v1/cases/{token}/cancel" in paths
+
+
+def test_slot_of_another_workflow_is_refused(app: Flask, client: Any) -> None:
+    sid = slot_id(app)
+    resp = client.post("/api/v1/workflows/kouko-kyoshitsu/bookings",
+                       json={"slot_id": sid, "answers": {}})
+    assert resp.status_code in (404, 422) and n_bookings(app) == 0
+    full = {"child_name": "考古 太郎", "child_kana": "コウコ タロウ", "grade": "4",
+            "name": "考古 花子", "email": "k@example.jp", "phone": "03-1234-5678"}
+    resp = client.post("/api/v1/workflows/kouko-kyoshitsu/bookings",
+                       json={"slot_id": sid, "answers": full})
+    assert resp.status_code == 404 and resp.get_json()["error"]["code"] == "unknown_slot"
+
+
+def test_event_seats_are_one_off_slots(app: Flask, client: Any) -> None:
+    got = client.get("/api/v1/workflows/kouko-kyoshitsu/slots?from=2027-02-01&to=2027-02-28")
+    assert got.status_code == 200
+    assert [(s["start"], s["capacity"], s["remaining"]) for s in got.get_json()["slots"]] == [
+        ("2027-02-13T10:00:00+09:00", 20, 20), ("2027-02-13T14:00:00+09:00", 20, 20)]
