@@ -119,6 +119,9 @@ class SmtpTransport:
         try:
             conn = self._connection()
             conn.send_message(mime, to_addrs=[to])
+        except (smtplib.SMTPNotSupportedError, UnicodeError) as exc:
+            # e.g. a non-ASCII address and a server without SMTPUTF8: retrying won't help
+            return Outcome("permanent", f"{type(exc).__name__}: {exc}"[:500], self.name)
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()))
             return _by_code(code, reply, "recipient refused")

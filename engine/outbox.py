@@ -116,6 +116,12 @@ def claim_many(session: Session, ids: Sequence[int], *, now: datetime,
             continue
         if row.status == "sending" and row.lease_until is not None and row.lease_until > now:
             continue
+        if row.status == "sending" and row.attempts >= policy.max_attempts:
+            # Every attempt died mid-delivery (a message that crashes its worker?): stop.
+            row.status = next_state(TRANSITIONS, row.status, "give_up")
+            row.lease_until = None
+            row.last_error = f"gave up after {row.attempts} interrupted attempts"
+            continue
         if (row.status == "retry" and row.next_attempt_at is not None
                 and row.next_attempt_at > now):
             continue

@@ -159,3 +159,28 @@ def test_embedded_default_keeps_the_email_and_logs_no_personal_data(
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert row.message_id in logged and f"/staff/mail/{row.id}" in logged
     assert "private.person" not in logged and "山田" not in logged
+
+
+def test_a_message_whose_deliveries_keep_dying_is_given_up(app: Flask) -> None:
+    with app.app_context():
+        mid = queue()
+        now = NOW
+        for attempt in range(1, 4):
+            row = outbox.claim(db.session, mid, now=now, policy=POLICY)
+            assert row is not None and row.attempts == attempt
+            now += POLICY.lease + timedelta(seconds=1)  # the worker died: no outcome
+        assert outbox.claim(db.session, mid, now=now, policy=POLICY) is None
+        row = db.session.get(Message, mid)
+        assert row.status == "failed"
+        assert row.last_error == "gave up after 3 interrupted attempts"
+
+
+def test_a_message_that_cannot_be_built_fails_with_the_reason(app: Flask) -> None:
+    with app.app_context():
+        mid = queue(attachments=[{"filename": "x.ics", "content_type": "text/calendar",
+                                  "data": "not base64!"}])
+        db.session.commit()  # dispatched in-process after the commit (embedded default)
+        db.session.expire_all()
+        row = db.session.get(Message, mid)
+        assert row.status == "failed" and row.attempts == 1
+        assert row.last_error.startswith("cannot build the message: Error")

@@ -85,8 +85,16 @@ def deliver(ids: list[int]) -> int:
     outcome is committed as soon as it is known, so a crash repeats at most one send)."""
     session, rules, c = db.session, policy(), current_app.config
     claimed = outbox.claim_many(session, [int(i) for i in ids], now=now(), policy=rules)
-    jobs = [(row.id, row.attempts, row.to_addr, row.lease_until,
-             mailer.build(row, sender=c["MAIL_FROM"], now=now())) for row in claimed]
+    jobs = []
+    for row in claimed:
+        try:
+            mime = mailer.build(row, sender=c["MAIL_FROM"], now=now())
+        except (ValueError, TypeError, KeyError, UnicodeError) as exc:
+            outbox.record(session, row.id, row.attempts, outbox.Outcome(
+                "permanent", f"cannot build the message: {type(exc).__name__}: {exc}"[:500]),
+                now=now(), policy=rules)
+            continue
+        jobs.append((row.id, row.attempts, row.to_addr, row.lease_until, mime))
     session.commit()  # the leases are taken before anything leaves; sending is outside
     for row in claimed:
         session.expunge(row)  # keep later commits from expiring the whole batch each time
