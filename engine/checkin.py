@@ -26,6 +26,8 @@ from engine.models import Booking, Case, CheckIn, StaffUser, Token
 from engine.spec import Catalog, StepSpec, WorkflowSpec
 
 PURPOSE = "ticket"
+# What a client's idempotency nonce may look like (it is stored, so nothing else is).
+NONCE = r"^[A-Za-z0-9_.:-]{1,64}$"
 # Booking statuses a check-in may start from (a no-show may still arrive within tolerance).
 CHECKIN_FROM = ("confirmed", "no_show")
 

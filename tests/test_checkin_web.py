@@ -233,3 +233,17 @@ def test_result_links_to_the_printed_document_and_case_page_lists_scans(
     client.post("/staff/checkin", data={"payload": ticket.token})
     page = client.get(f"/staff/cases/{ticket.case_id}").get_data(as_text=True)
     assert "窓口での読み取り" in page and "受付しました" in page and "受付済みです" in page
+
+
+def test_hostile_nonce_and_counter_are_refused_cleanly(app: Any, client: Any, bearer: Any,
+                                                       auth: Any, make_staff: Any) -> None:
+    headers = bearer()
+    for body in ({"payload": "X", "nonce": "a\x00b"}, {"payload": "X", "counter": "c\x00"},
+                 {"payload": "X" * 9000}, {"payload": 12}):
+        resp = client.post("/api/v1/checkins", json=body, headers=headers)
+        assert resp.status_code == 422, (body, resp.status_code)
+    make_staff("desk@example.jp")
+    auth.login("desk@example.jp")
+    page = client.post("/staff/checkin", data={"payload": "a\x00b", "nonce": "\x00" * 70})
+    assert page.status_code == 422  # answered "forged", stored without the nonce
+    assert checkin_count(app) == 1

@@ -191,3 +191,5 @@ def test_day_list_and_queue_and_live_display(page: Any, live_server: Any, make_s
     expect(board.locator("#calling li")).to_have_text(["1"], timeout=15000)
     board.screenshot(path=str(ARTIFACTS / "test_display-calling.png"))
     display.close()
+    page.goto(live_server.url + "/queue/hoken-center")
+    axe()

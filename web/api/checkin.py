@@ -17,6 +17,7 @@ from spectree import Response as Doc
 
 from engine import checkin as checkins
 from engine import daylist
+from engine.checkin import NONCE
 from engine.errors import Forbidden, Invalid, NotFound
 from web import messages
 from web.api import bp, spec, staff_user
@@ -29,9 +30,9 @@ STATUS = {"ok": 200, "forged": 404, "unknown": 404, "cancelled": 410, "wrong_day
 
 class CheckinIn(BaseModel):
     payload: str = Field(max_length=8192, description="The QR text exactly as scanned.")
-    nonce: str | None = Field(default=None, max_length=64,
+    nonce: str | None = Field(default=None, max_length=64, pattern=NONCE,
                               description="Repeat a scan with the same nonce to retry safely.")
-    counter: str | None = Field(default=None, max_length=64,
+    counter: str | None = Field(default=None, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$",
                                 description="The scanning counter (default: the booking's).")
 
 
