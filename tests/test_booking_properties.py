@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 from sqlalchemy import delete, select, update
 
-from engine import bookings, capacity, slots
+from engine import bookings, capacity, slots, waitlist
 from engine.errors import EngineError
 from engine.models import (
     Booking,
@@ -122,7 +122,7 @@ def test_no_slot_overfills_and_no_place_leaks(app: Flask) -> None:
         @rule(i=st.integers(0, 2))
         def join_waitlist(self, i: int) -> None:
             spec, step = self.spec_step()
-            self.attempt(lambda: bookings.join_waitlist(self.env(), spec, step,
+            self.attempt(lambda: waitlist.join_waitlist(self.env(), spec, step,
                                                         self.slot_ids[i], self.answers()))
 
         @rule(n=st.integers(0, 20))
@@ -131,7 +131,7 @@ def test_no_slot_overfills_and_no_place_leaks(app: Flask) -> None:
                 rows = db.session.scalars(select(WaitlistEntry).where(
                     WaitlistEntry.status == "offered").order_by(WaitlistEntry.id)).all()
                 if rows:
-                    bookings.accept_offer(self.env(), rows[n % len(rows)])
+                    waitlist.accept_offer(self.env(), rows[n % len(rows)])
             self.attempt(act)
 
         @rule(minutes=st.sampled_from([1, 5, 11, 30, 800]))

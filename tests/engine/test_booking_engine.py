@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from engine import bookings, capacity, slots
+from engine import bookings, capacity, slots, waitlist
 from engine.errors import Conflict, Gone, Invalid, NotFound
 from engine.models import Booking, Case, Slot, WaitlistEntry
 from web.extensions import db
@@ -181,8 +181,8 @@ def test_cancellation_offers_the_place_to_the_first_waiting(app: Flask) -> None:
         sid = a_slot(app, 1)
         spec, step = spec_step(app)
         first = bookings.book(env(app), spec, step, sid, ANSWERS)
-        w1 = bookings.join_waitlist(env(app), spec, step, sid, answers(1))
-        w2 = bookings.join_waitlist(env(app), spec, step, sid, answers(2))
+        w1 = waitlist.join_waitlist(env(app), spec, step, sid, answers(1))
+        w2 = waitlist.join_waitlist(env(app), spec, step, sid, answers(2))
         db.session.commit()
         bookings.cancel(env(app), first)
         db.session.commit()
@@ -201,7 +201,7 @@ def test_cancellation_offers_the_place_to_the_first_waiting(app: Flask) -> None:
         assert db.session.get(WaitlistEntry, w1.id).status == "lapsed"
         entry2 = db.session.get(WaitlistEntry, w2.id)
         assert entry2.status == "offered"
-        bk = bookings.accept_offer(env(app, late), entry2)
+        bk = waitlist.accept_offer(env(app, late), entry2)
         db.session.commit()
         assert bk.status == "confirmed" and booked(sid) == 1
         assert not bookings.places_leak(db.session)
@@ -212,7 +212,7 @@ def test_waitlist_only_for_full_slots(app: Flask) -> None:
         sid = a_slot(app, 2)
         spec, step = spec_step(app)
         with pytest.raises(Conflict) as exc:
-            bookings.join_waitlist(env(app), spec, step, sid, ANSWERS)
+            waitlist.join_waitlist(env(app), spec, step, sid, ANSWERS)
         assert exc.value.code == "slot_not_full"
 
 

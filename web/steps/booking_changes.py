@@ -9,6 +9,7 @@ from flask import redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from engine import bookings, slots, tokens
+from engine import waitlist as waiting
 from engine.errors import Invalid
 from engine.models import Case, Slot, WaitlistEntry
 from web.context import now, token_key
@@ -77,7 +78,7 @@ def waitlist(workflow: str, slot_id: int) -> Any:
     if request.method == "POST":
         values = answers_from_form(step)
         try:
-            entry = bookings.join_waitlist(env(), spec, step, slot_id, values,
+            entry = waiting.join_waitlist(env(), spec, step, slot_id, values,
                                            locale=current_locale())
         except Invalid as exc:
             db.session.rollback()
@@ -103,7 +104,7 @@ def offer(token: str) -> Any:
     spec, step = workflow_step(case.workflow_id)
     slot = db.session.get(Slot, entry.slot_id)
     if request.method == "POST":
-        bookings.accept_offer(env(), entry)
+        waiting.accept_offer(env(), entry)
         db.session.commit()
         return redirect(url_for("booking.done", token=case_token(case)), 303)
     live = entry.status == "offered" and (entry.offer_expires_at is None
