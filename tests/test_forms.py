@@ -240,3 +240,17 @@ def test_staff_case_page_shows_form_state_and_prefill_sources(app, client, auth,
     assert "送信済み" in html and "1回目の送信" in html
     assert "<code>name</code> ← <code>visit.name</code>" in html
     assert "<code>phone</code> ← <code>visit.phone</code> (申請者が修正)" in html
+
+
+def test_double_tap_on_send_starts_one_case(app, client):
+    page = client.get("/forms/kesseki-todoke").get_data(as_text=True)
+    key = re.search(r'name="form_key" value="([^"]+)"', page).group(1)
+    first = client.post("/forms/kesseki-todoke", data={**NOTICE, "form_key": key,
+                                                      "action": "submit"})
+    second = client.post("/forms/kesseki-todoke", data={**NOTICE, "form_key": key,
+                                                       "action": "submit"})
+    assert first.status_code == second.status_code == 303
+    assert count_cases(app) == 1
+    assert 'value="藤井 太郎"' in client.get(second.location).get_data(as_text=True)
+    other = client.post("/forms/kesseki-todoke", data={**NOTICE, "action": "submit"})
+    assert other.status_code == 303 and count_cases(app) == 2  # another page, another case

@@ -10,6 +10,7 @@ saves or submits.
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime
 from functools import cache
 from typing import Any
@@ -18,6 +19,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 from wtforms import (
     BooleanField,
@@ -32,7 +35,7 @@ from wtforms.fields.choices import SelectChoice
 from engine import forms, tokens
 from engine.errors import Invalid, NotFound
 from engine.fields import Condition, FieldSpec, condition_met
-from engine.models import Case
+from engine.models import Case, IdempotencyKey
 from engine.spec import WorkflowSpec
 from engine.steps.chain import Params as ChainStep
 from engine.steps.chain import child_of
@@ -109,7 +112,7 @@ def raw_answers(step: FormStep) -> dict[str, Any]:
     out: dict[str, Any] = {}
     multi = {f.id for f in step.all_fields() if f.type == "multichoice"}
     for key in request.form:
-        if key in ("csrf_token", "action"):
+        if key in ("csrf_token", "action", "form_key"):
             continue
         out[key] = request.form.getlist(key) if key in multi else request.form.get(key)
     return out
@@ -185,7 +188,11 @@ def start(workflow: str) -> Any:
     if not isinstance(step, FormStep):
         raise NotFound("not_a_form_workflow")
     if request.method == "GET":
-        return _page(None, spec, step, initial={})
+        return _page(None, spec, step, initial={}, form_key=secrets.token_urlsafe(16))
+    form_key = request.form.get("form_key", "")[:64]
+    earlier = _started_with(workflow, form_key)
+    if earlier is not None:  # a double tap on "send": the first one started the case
+        return _to_case_link(earlier, step)
     raw = raw_answers(step)
     case = forms.start(db.session, spec, actor=actor(), now=now(), locale=current_locale(),
                        source=request.args.get("src", "")[:32] or None)
@@ -201,7 +208,34 @@ def start(workflow: str) -> Any:
                   "success")
     except Invalid as exc:
         db.session.rollback()
-        return _page(None, spec, step, initial=raw, errors=exc.fields, status=422)
+        return _page(None, spec, step, initial=raw, errors=exc.fields, status=422,
+                     form_key=form_key)
+    if form_key:
+        db.session.add(IdempotencyKey(scope=f"form-page:{workflow}", key=form_key,
+                                      case_id=case.id, created_at=now(), response={}))
+    token = link(case, step.id).rsplit("/", 1)[1]
+    try:
+        db.session.commit()
+    except IntegrityError:  # the other tap committed first: follow it
+        db.session.rollback()
+        earlier = _started_with(workflow, form_key)
+        if earlier is None:
+            raise
+        return _to_case_link(earlier, step)
+    return redirect(url_for("form.fill", token=token), 303)
+
+
+def _started_with(workflow: str, form_key: str) -> Case | None:
+    if not form_key:
+        return None
+    row = db.session.scalar(select(IdempotencyKey).where(
+        IdempotencyKey.scope == f"form-page:{workflow}", IdempotencyKey.key == form_key))
+    return db.session.get(Case, row.case_id) if row is not None and row.case_id else None
+
+
+def _to_case_link(case: Case, step: FormStep) -> Response:
+    """A fresh link to the case the same page already started (the key proves it is the
+    same browser's page; tokens are stored hashed, so the first link cannot be repeated)."""
     token = link(case, step.id).rsplit("/", 1)[1]
     db.session.commit()
     return redirect(url_for("form.fill", token=token), 303)
@@ -209,7 +243,7 @@ def start(workflow: str) -> Any:
 
 def _page(case: Case | None, spec: WorkflowSpec, step: FormStep, *, initial: dict[str, Any],
           errors: dict[str, Any] | None = None, status: int = 200,
-          token: str | None = None) -> Response:
+          token: str | None = None, form_key: str | None = None) -> Response:
     loc = current_locale()
     st = forms.status(case, step) if case is not None else None
     closed = case is not None and not forms.is_open(case, step, now())
@@ -226,7 +260,8 @@ def _page(case: Case | None, spec: WorkflowSpec, step: FormStep, *, initial: dic
         deadline=_when(local(limit), loc) if limit else None, loc=loc,
         visible=lambda cond: _outside_condition_met(cond, step, data),
         condition_text=lambda cond: condition_text(cond, step, loc),
-        action=request.path, token=token, chains=_chains(case, spec, step))
+        action=request.path, token=token, chains=_chains(case, spec, step),
+        form_key=form_key)
     return Response(html, status=status, mimetype="text/html")
 
 
