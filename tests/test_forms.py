@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from engine import tokens
 from engine.models import Case
+from tests.conftest import ON_POSTGRES
 from tests.forms_support import ANSWERS, at, booked_case, data, events, form_link
 from web.extensions import db
 
@@ -254,3 +257,42 @@ def test_double_tap_on_send_starts_one_case(app, client):
     assert 'value="藤井 太郎"' in client.get(second.location).get_data(as_text=True)
     other = client.post("/forms/kesseki-todoke", data={**NOTICE, "action": "submit"})
     assert other.status_code == 303 and count_cases(app) == 2  # another page, another case
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="SQLite transactions are exclusive from their "
+                    "first statement (BEGIN IMMEDIATE): the stale read cannot happen")
+def test_a_concurrent_write_to_the_case_is_not_lost(app, make_case):
+    """Another transaction changes the case (e.g. a reschedule) while the questionnaire is
+    being sent: the send waits for it (row lock) and re-reads, so both changes survive."""
+    import threading
+    import time
+    from datetime import UTC, datetime
+
+    from engine import forms, runtime
+
+    case_id = booked_case(make_case)
+    holding = threading.Event()
+
+    def other_writer() -> None:
+        with app.app_context():
+            case = forms.lock(db.session, db.session.get(Case, case_id))
+            runtime.set_step_data(db.session, case, "visit", {"counter": "moved"}, merge=True)
+            holding.set()
+            time.sleep(0.4)
+            db.session.commit()
+
+    with app.app_context():
+        stale = db.session.get(Case, case_id)  # read before the other transaction commits
+        assert stale.data["visit"]["counter"] == "hoken-center"
+        thread = threading.Thread(target=other_writer)
+        thread.start()
+        assert holding.wait(5)
+        catalog = app.extensions["catalog"]
+        case = forms.lock(db.session, stale)
+        ctx = runtime.context(db.session, catalog, case, actor="citizen",
+                              now=datetime.now(UTC))
+        forms.submit(ctx, forms.form_step(ctx.spec, "questionnaire"), ANSWERS)
+        db.session.commit()
+        thread.join(5)
+    final = data(app, case_id)
+    assert final["visit"]["counter"] == "moved" and final["questionnaire"]["weeks"] == 10
