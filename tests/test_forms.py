@@ -296,3 +296,54 @@ def test_a_concurrent_write_to_the_case_is_not_lost(app, make_case):
         thread.join(5)
     final = data(app, case_id)
     assert final["visit"]["counter"] == "moved" and final["questionnaire"]["weeks"] == 10
+
+
+TWO_FORMS = """
+id: two-forms
+title: 二つのフォーム
+steps:
+  - id: first
+    type: form
+    sections:
+      - id: a
+        fields:
+          - {id: has_child, type: yesno, label: 子どもがいますか, required: true}
+          - {id: age, type: number, label: 年齢, min: 0, max: 120}
+  - id: second
+    type: form
+    sections:
+      - id: child
+        title: お子さん
+        show_if: {field: first.has_child, equals: "yes"}
+        fields:
+          - {id: child_name, type: name, label: お子さんの氏名, required: true}
+      - id: senior
+        title: 高齢の方
+        show_if: {field: first.age, min: 65}
+        fields:
+          - {id: care, type: yesno, label: 介護認定を受けていますか}
+      - id: always
+        fields:
+          - {id: note, type: text, label: 連絡事項}
+"""
+
+
+def test_sections_conditional_on_an_earlier_step_are_decided_by_the_server(
+        make_app, tmp_path):
+    folder = tmp_path / "wf"
+    folder.mkdir()
+    (folder / "two-forms.yaml").write_text(TWO_FORMS, "utf-8")
+    app = make_app(WORKFLOWS=[str(folder)])
+    client = app.test_client()
+    resp = client.post("/forms/two-forms", data={"has_child": "no", "age": "70",
+                                                 "action": "submit"})
+    assert resp.status_code == 303
+    with app.app_context():
+        case_id = db.session.query(Case).one().id
+    url = form_link(app, case_id, "second")
+    page = client.get(url).get_data(as_text=True)
+    assert 'id="s-child"' not in page  # first.has_child is "no": not asked at all
+    assert 'id="s-senior"' in page and 'id="s-always"' in page  # a number condition holds
+    client.post(url, data={"child_name": "山田 一郎", "care": "no", "note": "x",
+                           "action": "submit"})
+    assert data(app, case_id)["second"] == {"care": "no", "note": "x"}
