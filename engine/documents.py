@@ -5,8 +5,9 @@ PDF by WeasyPrint with the Japanese fonts embedded.
 The template sees ``answers`` (answers by step id), ``parent`` (the answers of the case this
 one was chained from), ``case`` (reference, dates), ``today`` and these helpers:
 ``wareki`` (令和8年4月1日; ``wareki("short")`` R8.4.1, ``wareki("year")`` 令和8年), ``era``,
-``era_year``, ``month``, ``day`` (parts of a date for forms with boxes), ``label(ref)`` (the
-text of the chosen option of a choice field), ``mark`` (■ when true, □ otherwise).
+``era_year``, ``month``, ``day`` (parts of a date for forms with boxes), ``age(on)`` (満年齢),
+``label(ref)`` (the text of the chosen option of a choice field), ``mark`` (■ when true,
+□ otherwise).
 A template that names a field no step collects fails ``workflows check``.
 """
 
@@ -73,6 +74,14 @@ def _part(attr: str) -> Any:
     return get
 
 
+def _age(value: Any, on: Any) -> str:
+    """Full years (満年齢) on the date ``on``, as forms print next to a date of birth."""
+    born, day = _as_date(value), _as_date(on)
+    if born is None or day is None:
+        return ""
+    return str(day.year - born.year - ((day.month, day.day) < (born.month, born.day)))
+
+
 def _mark(value: Any) -> str:
     return "■" if value and not isinstance(value, Undefined) else "□"
 
@@ -81,7 +90,7 @@ def environment() -> ImmutableSandboxedEnvironment:
     env = ImmutableSandboxedEnvironment(autoescape=True, undefined=ChainableUndefined,
                                         trim_blocks=True, lstrip_blocks=True)
     env.filters.update(wareki=_wareki, era=_era, era_year=_era_year, year=_part("year"),
-                       month=_part("month"), day=_part("day"), mark=_mark)
+                       month=_part("month"), day=_part("day"), mark=_mark, age=_age)
     return env
 
 

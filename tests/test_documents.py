@@ -169,3 +169,11 @@ def test_wareki_filters():
                           " {{ d|month }}/{{ d|day }} {{ none_|wareki }}|{{ true|mark }}"
                           "{{ false|mark }}").render(d="2019-05-01", none_=None)
     assert out == "令和元年5月1日 R1.5.1 令和元 5/1 |■□"
+
+
+def test_age_filter_counts_full_years():
+    from engine.documents import environment
+    tpl = environment().from_string("{{ b|age(d) }}")
+    assert tpl.render(b="1998-04-01", d="2026-03-31") == "27"
+    assert tpl.render(b="1998-04-01", d="2026-04-01") == "28"
+    assert tpl.render(b=None, d="2026-04-01") == ""
