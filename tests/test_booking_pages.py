@@ -134,7 +134,9 @@ def test_full_slot_offers_nearest_and_waitlist(app: Flask, client: Any) -> None:
     page = client.get("/book/boshi-techo/day/2026-12-10").get_data(as_text=True)
     assert "満席" in page and "近くの空き時間" in page and "キャンセル待ち" in page
     resp = client.post("/book/boshi-techo/hold", data={"slot_id": sid})
-    assert resp.status_code == 409 and "満席" in resp.get_data(as_text=True)
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 409 and 'role="alert"' in page and "満席になりました" in page
+    assert "近くの空き時間" in page
     resp = client.post(f"/book/boshi-techo/waitlist/{sid}",
                        data={**ANSWERS, "email": "jiro@example.jp"})
     assert resp.status_code == 200 and "キャンセル待ちに登録しました" in resp.get_data(as_text=True)

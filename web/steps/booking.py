@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 from engine import bookings, calendars, slots, tokens
 from engine.errors import Conflict, EngineError, Invalid
-from engine.models import Booking, Case, Token, WaitlistEntry
+from engine.models import Booking, Case, Slot, Token, WaitlistEntry
 from engine.spec import WorkflowSpec
 from engine.steps.booking import Params
 from web import links, messages
@@ -278,13 +278,32 @@ def day(workflow: str, day: str) -> str:
 
 
 @bp.post("/book/<workflow>/hold")
-def hold(workflow: str) -> Response:
-    """Keep the chosen place for a few minutes and go to the details form."""
+def hold(workflow: str) -> Any:
+    """Keep the chosen place for a few minutes and go to the details form. If the slot
+    filled up meanwhile, the day is shown again with the nearest free times (409)."""
     spec, step = workflow_step(workflow)
     try:
         slot_id = int(request.form.get("slot_id", ""))
     except ValueError:
         raise Invalid(fields={"slot_id": "invalid"}) from None
+    try:
+        return _hold(spec, step, slot_id)
+    except Conflict as exc:
+        if exc.code != "slot_full":
+            raise
+        db.session.rollback()
+        slot = db.session.get(Slot, slot_id)
+        the_day = slots.local_date(slot.starts_at) if slot else slots.local_date(now())
+        found = slots.slot_range(db.session, spec, step, the_day, the_day, now=now())
+        nearby = slots.nearest(db.session, spec, step, slot.starts_at if slot else now(),
+                               now=now(), exclude=[slot_id])
+        db.session.commit()
+        return render_template("steps/booking/day.html", spec=spec, step=step, day=the_day,
+                               slots=found, nearby=nearby, form_key=new_form_key(),
+                               full_message=messages.message("slot_full")), 409
+
+
+def _hold(spec: WorkflowSpec, step: Params, slot_id: int) -> Response:
     scope, key = f"hold:{spec.id}", form_key()
     try:
         case_id = once(scope, key)
