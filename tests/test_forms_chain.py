@@ -35,7 +35,8 @@ def test_submitting_starts_one_linked_case(app, client, make_case):
     assert [e for _s, e, _d in events(app, kids[0].id)] == ["started"]
 
 
-def test_continue_opens_the_next_form_prefilled_from_the_parent(app, client, make_case):
+def test_continue_opens_the_next_form_prefilled_from_the_parent(app, client, make_case, auth,
+                                                                 make_staff, tmp_path):
     case_id = booked_case(make_case)
     url = form_link(app, case_id)
     client.post(url, data={**ANSWERS, "action": "submit"})
@@ -60,6 +61,17 @@ def test_continue_opens_the_next_form_prefilled_from_the_parent(app, client, mak
     prefilled = next(d for _s, e, d in events(app, child.id) if e == "prefilled")
     assert prefilled["fields"]["name"] == "parent.boshi-techo.questionnaire.name"
     assert prefilled["parent_case"] == case_id and prefilled["changed"] == []
+    # ... and on to paper: the application form prints the questionnaire's answers
+    from tests.test_documents import all_embedded, pdf_text
+    make_staff(workflows=("ninpu-shien",))
+    auth.login()
+    pdf = auth.client.get(f"/staff/cases/{child.id}/documents/shinseisho.pdf")
+    assert pdf.status_code == 200
+    text, fonts = pdf_text(pdf.data, tmp_path)
+    for expected in ("髙𠮷 花子", "平成10年4月1日", "令和9年6月20日", "守口銀行", "タカヨシ ハナコ"):
+        assert expected in text, expected
+    assert "1 2 3 4 5 6 7" in text.replace("  ", " ") or "1234567" in text.replace(" ", "")
+    assert all_embedded(fonts)
 
 
 def test_continue_refused_before_submission_and_for_unknown_chain(app, client, make_case):
