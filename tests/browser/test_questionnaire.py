@@ -160,6 +160,15 @@ def test_book_answer_prefilled_questionnaire_and_print(page: Any, server: Any, s
     page.locator(".form-status").filter(has_text="送信済み").wait_for()
     shot("questionnaire-sent")
 
+    # The chained procedure is offered; continuing opens its form prefilled from the answers.
+    page.get_by_role("button", name="この手続きに進む").click()
+    page.get_by_role("heading", name="妊婦支援給付金 申請書").wait_for()
+    assert page.locator("#f-name").input_value() == "髙𠮷 花子"
+    assert page.locator("#f-birth_date").input_value() == "平成10年4月1日"
+    assert page.locator("#f-holder_kana").input_value() == "タカヨシ ハナコ"
+    shot("chained-application")
+    axe()
+
     with app.app_context():
         from engine.models import Case, CaseEvent
         case = db.session.scalars(select(Case).where(Case.workflow_id == "boshi-techo")).one()
