@@ -247,3 +247,9 @@ def test_hostile_nonce_and_counter_are_refused_cleanly(app: Any, client: Any, be
     page = client.post("/staff/checkin", data={"payload": "a\x00b", "nonce": "\x00" * 70})
     assert page.status_code == 422  # answered "forged", stored without the nonce
     assert checkin_count(app) == 1
+
+
+def test_cancelled_booking_ticket_shows_no_qr(app: Any, client: Any) -> None:
+    ticket = make_ticket(app, status="cancelled")
+    html = client.get(f"/t/{ticket.token}").get_data(as_text=True)
+    assert "この予約はキャンセルされています" in html and 'class="qr"' not in html

@@ -140,13 +140,18 @@ def test_camera_scan_through_the_fake_camera(browser_type: Any, live_server: Any
         browser.close()
 
 
-def test_ticket_page(page: Any, live_server: Any, shot: Any, axe: Any) -> None:
+@pytest.mark.parametrize(("lang", "heading", "qr", "missing"), [
+    ("ja", "受付票", "受付用QRコード", "まだ回答されていません"),
+    ("en", "Your ticket", "QR code for check-in", "Not answered yet"),
+])
+def test_ticket_page(page: Any, live_server: Any, shot: Any, axe: Any, lang: str,
+                     heading: str, qr: str, missing: str) -> None:
     ticket = make_ticket(live_server.app)
-    page.goto(f"{live_server.url}/t/{ticket.token}")
-    page.get_by_role("heading", name="受付票", exact=True).wait_for()
-    assert page.get_by_role("img", name="受付用QRコード").is_visible()
-    assert "まだ回答されていません" in page.content()
-    shot("ticket")
+    page.goto(f"{live_server.url}/lang/{lang}?next=/t/{ticket.token}")
+    page.get_by_role("heading", name=heading, exact=True).wait_for()
+    assert page.get_by_role("img", name=qr).is_visible()
+    assert missing in page.content()
+    shot(f"ticket-{lang}")
     axe()
 
 
