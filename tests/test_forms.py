@@ -347,3 +347,12 @@ def test_sections_conditional_on_an_earlier_step_are_decided_by_the_server(
     client.post(url, data={"child_name": "山田 一郎", "care": "no", "note": "x",
                            "action": "submit"})
     assert data(app, case_id)["second"] == {"care": "no", "note": "x"}
+
+
+def test_source_tag_kept_only_when_it_is_a_short_tag(app, client):
+    client.post("/forms/kesseki-todoke?src=line", data={**NOTICE, "action": "submit"})
+    client.post("/forms/kesseki-todoke?src=山田花子 090", data={**NOTICE, "action": "submit"})
+    with app.app_context():
+        ids = [c.id for c in db.session.query(Case).order_by(Case.id)]
+    started = [next(d for _s, e, d in events(app, i) if e == "started") for i in ids]
+    assert started == [{"source": "line"}, {}]

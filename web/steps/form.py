@@ -10,6 +10,7 @@ saves or submits.
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 
@@ -137,7 +138,7 @@ def start(workflow: str) -> Any:
         return _to_case_link(earlier, step)
     raw = raw_answers(step)
     case = forms.start(db.session, spec, actor=actor(), now=now(), locale=current_locale(),
-                       source=request.args.get("src", "")[:32] or None)
+                       source=_source_tag(request.args.get("src", "")))
     ctx = case_context(case)
     try:
         if request.form.get("action") == "save":
@@ -165,6 +166,12 @@ def start(workflow: str) -> Any:
             raise
         return _to_case_link(earlier, step)
     return redirect(url_for("form.fill", token=token), 303)
+
+
+def _source_tag(text: str) -> str | None:
+    """``?src=line`` (where the link was published) as a short tag for the history; anything
+    else is dropped, so no free text reaches the case events."""
+    return text if re.fullmatch(r"[a-z0-9_-]{1,32}", text) else None
 
 
 def _started_with(workflow: str, form_key: str) -> Case | None:
