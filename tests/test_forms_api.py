@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from engine import tokens
 from engine.models import Case
 from tests.forms_support import ANSWERS, booked_case, data, events, form_link
@@ -107,3 +110,22 @@ def test_calls_in_openapi(client):
     assert "/api/v1/cases/{token}/steps/{step}" in paths
     assert "/api/v1/workflows/{workflow}/cases" in paths
     assert "/api/v1/cases/{case_id}/documents/{step}.pdf" in paths
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats()
+                    | st.text(max_size=30), lambda inner: st.lists(inner, max_size=3)
+                    | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=6)
+KEYS = st.sampled_from(list(NOTICE) + ["unknown", ""])
+
+
+@settings(max_examples=80, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(answers=st.dictionaries(KEYS, JSON, max_size=8), draft=st.booleans())
+def test_any_json_answers_get_a_4xx_or_a_case_never_a_500(app, client, answers, draft):
+    before = count_cases(app)
+    resp = client.post("/api/v1/workflows/kesseki-todoke/cases",
+                       json={"answers": {**NOTICE, **answers}, "draft": draft})
+    assert resp.status_code in (201, 422), resp.get_data(as_text=True)[:300]
+    assert count_cases(app) == before + (resp.status_code == 201)
+    if resp.status_code == 422:
+        assert resp.get_json()["error"]["fields"]
