@@ -11,6 +11,7 @@ time and counter of the first.
 from __future__ import annotations
 
 import hashlib
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -74,12 +75,29 @@ def perform_checkin(session: Session, catalog: Catalog, *, payload: str, key: by
                     settings: dict[str, Any] | None = None) -> Result:
     """Check in the ticket whose QR text is ``payload`` at ``counter`` (None: the booking's
     own counter, if the staff member serves it)."""
-    actor = staff.actor
-    # 1. The same nonce again (a retried request) answers what the first scan answered.
+    # 1. The same nonce again (a retried request) answers what the first scan answered,
+    #    also when the retry raced the first attempt on another connection.
     if nonce:
         first = session.scalar(select(CheckIn).where(CheckIn.nonce == nonce))
         if first is not None:
             return _replay(session, catalog, first, staff)
+    try:
+        return _checklist(session, catalog, payload=payload, key=key, staff=staff, now=now,
+                          counter=counter, nonce=nonce, settings=settings)
+    except NonceTaken:
+        first = session.scalar(select(CheckIn).where(CheckIn.nonce == nonce))
+        assert first is not None
+        return _replay(session, catalog, first, staff)
+
+
+class NonceTaken(Exception):
+    """Another connection committed a scan with the same nonce while this one ran."""
+
+
+def _checklist(session: Session, catalog: Catalog, *, payload: str, key: bytes,
+               staff: StaffUser, now: datetime, counter: str | None, nonce: str | None,
+               settings: dict[str, Any] | None) -> Result:
+    actor = staff.actor
 
     def record(reason: str, booking: Booking | None = None) -> CheckIn:
         return _record(session, reason=reason, booking=booking, counter=counter, nonce=nonce,
@@ -120,10 +138,14 @@ def perform_checkin(session: Session, catalog: Catalog, *, payload: str, key: by
         return _refused(session, catalog, record("wrong_day", booking), booking, step, staff, now)
 
     # 7. The one write that decides: only one scanner can move the booking out of confirmed.
-    moved = session.execute(
-        update(Booking).where(Booking.id == booking.id, Booking.status.in_(CHECKIN_FROM))
-        .values(status="checked_in", checked_in_at=now)
-        .execution_options(synchronize_session=False))
+    #    With a nonce, the move and its audit row stand or fall together (savepoint).
+    with session.begin_nested() if nonce else nullcontext():
+        moved = session.execute(
+            update(Booking).where(Booking.id == booking.id, Booking.status.in_(CHECKIN_FROM))
+            .values(status="checked_in", checked_in_at=now)
+            .execution_options(synchronize_session=False))
+        if moved.rowcount:  # type: ignore[attr-defined]
+            row = record("ok", booking)
     if not moved.rowcount:  # type: ignore[attr-defined]
         session.refresh(booking)
         reason = "cancelled" if booking.status == "cancelled" else "already_checked_in"
@@ -131,17 +153,6 @@ def perform_checkin(session: Session, catalog: Catalog, *, payload: str, key: by
     # What the UPDATE wrote, without reading the row back or marking it dirty.
     set_committed_value(booking, "status", "checked_in")
     set_committed_value(booking, "checked_in_at", now)
-    if nonce:
-        try:
-            with session.begin_nested():
-                row = record("ok", booking)
-        except IntegrityError:  # the same nonce won a race on another connection
-            first = session.scalar(select(CheckIn).where(CheckIn.nonce == nonce))
-            if first is None:
-                raise
-            return _replay(session, catalog, first, staff)
-    else:
-        row = record("ok", booking)
 
     number = None
     if getattr(step, "queue", False):
@@ -159,8 +170,16 @@ def _record(session: Session, *, reason: str, booking: Booking | None, counter: 
             nonce: str | None, actor: str, now: datetime) -> CheckIn:
     row = CheckIn(booking_id=booking.id if booking else None, counter=counter, reason=reason,
                   nonce=nonce or None, actor=actor, at=now)
-    session.add(row)
-    session.flush()
+    if not nonce:
+        session.add(row)
+        session.flush()
+        return row
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError as exc:
+        raise NonceTaken() from exc
     return row
 
 

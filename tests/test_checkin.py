@@ -240,6 +240,37 @@ def test_two_scanners_at_once_one_ok(app: Any, make_staff: Any, scanners: int) -
         assert db.session.scalar(select(func.count()).select_from(QueueTicket)) == 1
 
 
+@pytest.mark.parametrize("which", ["ticket", "garbage"])
+def test_same_nonce_racing_on_two_connections_is_one_scan(app: Any, make_staff: Any,
+                                                          which: str) -> None:
+    """A client that retries before the first answer came back: both answers are the
+    first scan's, and there is one row."""
+    staff = make_staff()
+    ticket = make_ticket(app)
+    payload = ticket.token if which == "ticket" else "https://example.com/x"
+    barrier = threading.Barrier(3)
+    results: list[Result] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            barrier.wait(10)
+            results.append(scan(app, payload, staff, nonce="retry-1"))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    expected = "ok" if which == "ticket" else "forged"
+    assert [r.reason for r in results] == [expected] * 3
+    assert len({r.checkin_id for r in results}) == 1
+    assert [r for _, r in rows(app)] == [expected]
+
+
 def test_call_numbers_are_distinct_under_concurrency(app: Any, make_staff: Any) -> None:
     staff = make_staff()
     made = [make_ticket(app, name=f"来庁者{i}") for i in range(6)]
