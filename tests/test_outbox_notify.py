@@ -126,7 +126,7 @@ def test_reminder_is_sent_once_in_its_window_and_never_for_cancelled(mailapp: Fl
     def sweep_at(moment: Any) -> int:
         mailapp.config["CLOCK"] = lambda: moment
         with mailapp.app_context():
-            return int(tasks_mail.send_reminders.apply().get())
+            return int(tasks_mail.send_reminders.run())
 
     assert sweep_at(start - timedelta(hours=25)) == 0
     assert sweep_at(start - timedelta(hours=23)) == 1
@@ -214,8 +214,8 @@ def test_flagship_reschedule_then_reminder_for_the_new_time(app: Flask) -> None:
 
     app.config["CLOCK"] = lambda: new_start - timedelta(hours=20)
     with app.app_context():
-        assert tasks_mail.send_reminders.apply().get() == 1
-        assert tasks_mail.send_reminders.apply().get() == 0
+        assert tasks_mail.send_reminders.run() == 1
+        assert tasks_mail.send_reminders.run() == 0
     [reminder] = messages(app, event="reminder")
     assert reminder.subject == "【明日のご予約】母子健康手帳の交付"
     assert "2026年12月14日（月） 09:00〜09:30" in reminder.body_text

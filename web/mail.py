@@ -195,9 +195,9 @@ def resend(message_id: int) -> BaseResponse:
 def run_sweep() -> BaseResponse:
     """Dev page: run the reminders and the sweep now (what beat does in production)."""
     _dev_only()
-    db.session.commit()  # end this request's transaction: the tasks use their own sessions
-    count = tasks_mail.send_reminders.apply().get()
-    tasks_mail.sweep.apply()
+    db.session.commit()  # the sweeps commit on their own; start them from a clean slate
+    count = tasks_mail.send_reminders.run()
+    tasks_mail.sweep.run()
     flash(_("Reminders queued: %(count)s", count=count), "success")
     return redirect(url_for("mail.index"))
 
@@ -208,6 +208,6 @@ def sweep_command() -> None:
     does every few minutes; for the embedded default, run it from cron)."""
     import click
 
-    count = tasks_mail.send_reminders.apply().get()
-    dispatched = tasks_mail.sweep.apply().get()
+    count = tasks_mail.send_reminders.run()
+    dispatched = tasks_mail.sweep.run()
     click.echo(f"reminders queued: {count}; messages dispatched: {dispatched}")
