@@ -11,6 +11,7 @@ time and counter of the first.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -71,8 +72,8 @@ def checkin_step(spec: WorkflowSpec) -> StepSpec | None:
 
 def perform_checkin(session: Session, catalog: Catalog, *, payload: str, key: bytes,
                     staff: StaffUser, now: datetime, counter: str | None = None,
-                    nonce: str | None = None,
-                    settings: dict[str, Any] | None = None) -> Result:
+                    nonce: str | None = None, settings: Mapping[str, Any] | None = None,
+                    links: Callable[[Case, str], str] | None = None) -> Result:
     """Check in the ticket whose QR text is ``payload`` at ``counter`` (None: the booking's
     own counter, if the staff member serves it)."""
     # 1. The same nonce again (a retried request) answers what the first scan answered,
@@ -83,7 +84,8 @@ def perform_checkin(session: Session, catalog: Catalog, *, payload: str, key: by
             return _replay(session, catalog, first, staff)
     try:
         return _checklist(session, catalog, payload=payload, key=key, staff=staff, now=now,
-                          counter=counter, nonce=nonce, settings=settings)
+                          counter=counter, nonce=nonce,
+                          env={"settings": settings, "links": links})
     except NonceTaken:
         first = session.scalar(select(CheckIn).where(CheckIn.nonce == nonce))
         assert first is not None
@@ -96,7 +98,8 @@ class NonceTaken(Exception):
 
 def _checklist(session: Session, catalog: Catalog, *, payload: str, key: bytes,
                staff: StaffUser, now: datetime, counter: str | None, nonce: str | None,
-               settings: dict[str, Any] | None) -> Result:
+               env: dict[str, Any]) -> Result:
+    """The checklist itself; ``env`` (settings, links) goes to the steps' reactions."""
     actor = staff.actor
 
     def record(reason: str, booking: Booking | None = None) -> CheckIn:
@@ -118,24 +121,26 @@ def _checklist(session: Session, catalog: Catalog, *, payload: str, key: bytes,
     assert step is not None  # _booking_for only finds bookings of a workflow with one
     slot = booking.slot
 
+    def refuse(reason: str, *, person: bool = True) -> Result:
+        return _refused(session, catalog, record(reason, booking), booking, step, staff, now,
+                        env, person=person)
+
     # 4. Only staff of this workflow and counter, scanning at the booking's counter.
     serves = staff.serves_workflow(booking.workflow_id) and staff.serves_counter(slot.counter)
     if not serves or (counter is not None and counter != slot.counter):
-        row = record("wrong_counter", booking)
-        return _refused(session, catalog, row, booking, step, staff, now, person=serves)
+        return refuse("wrong_counter", person=serves)
     counter = slot.counter
 
     # 5. Cancelled, or already in.
     if booking.status == "cancelled":
-        return _refused(session, catalog, record("cancelled", booking), booking, step, staff, now)
+        return refuse("cancelled")
     if booking.status == "checked_in":
-        return _refused(session, catalog, record("already_checked_in", booking), booking, step,
-                        staff, now)
+        return refuse("already_checked_in")
 
     # 6. The right day and time, give or take the step's tolerance.
     tolerance = timedelta(minutes=getattr(step, "tolerance_minutes", 0))
     if not slot.starts_at - tolerance <= now <= slot.ends_at + tolerance:
-        return _refused(session, catalog, record("wrong_day", booking), booking, step, staff, now)
+        return refuse("wrong_day")
 
     # 7. The one write that decides: only one scanner can move the booking out of confirmed.
     #    With a nonce, the move and its audit row stand or fall together (savepoint).
@@ -149,7 +154,7 @@ def _checklist(session: Session, catalog: Catalog, *, payload: str, key: bytes,
     if not moved.rowcount:  # type: ignore[attr-defined]
         session.refresh(booking)
         reason = "cancelled" if booking.status == "cancelled" else "already_checked_in"
-        return _refused(session, catalog, record(reason, booking), booking, step, staff, now)
+        return refuse(reason)
     # What the UPDATE wrote, without reading the row back or marking it dirty.
     set_committed_value(booking, "status", "checked_in")
     set_committed_value(booking, "checked_in_at", now)
@@ -157,7 +162,7 @@ def _checklist(session: Session, catalog: Catalog, *, payload: str, key: bytes,
     number = None
     if getattr(step, "queue", False):
         number = queue.issue(session, booking, counter=counter, now=now).number
-    ctx = runtime.context(session, catalog, case, actor=actor, now=now, settings=settings)
+    ctx = runtime.context(session, catalog, case, actor=actor, now=now, **env)
     runtime.apply(ctx, "checked_in", step=step.id,
                   detail={"counter": counter, "checkin": row.id, "queue_number": number})
     result = _result(row, now)
@@ -208,11 +213,12 @@ def _booking_for(session: Session, catalog: Catalog, token: str) -> Booking | No
 
 
 def _refused(session: Session, catalog: Catalog, row: CheckIn, booking: Booking,
-             step: StepSpec, staff: StaffUser, now: datetime, *, person: bool = True) -> Result:
+             step: StepSpec, staff: StaffUser, now: datetime, env: dict[str, Any], *,
+             person: bool = True) -> Result:
     """A failed scan of a real booking: recorded in the case's history too."""
     case = booking.case
     spec = catalog.for_case(session, case.workflow_id, case.workflow_version)
-    ctx = runtime.context(session, catalog, case, actor=staff.actor, now=now)
+    ctx = runtime.context(session, catalog, case, actor=staff.actor, now=now, **env)
     runtime.apply(ctx, "checkin_refused", step=step.id,
                   detail={"reason": row.reason, "counter": row.counter, "checkin": row.id})
     result = _result(row, now)

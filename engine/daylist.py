@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
@@ -133,7 +134,7 @@ def _matches(row: Row, needle: str) -> bool:
 
 
 def mark_no_show(session: Session, catalog: Catalog, booking_id: int, *, staff: StaffUser,
-                 now: datetime) -> Booking:
+                 now: datetime, **env: Any) -> Booking:
     """Staff mark a confirmed booking as a no-show (recorded with who did it)."""
     booking = session.get(Booking, booking_id)
     if booking is None or not (staff.serves_workflow(booking.workflow_id)
@@ -148,7 +149,7 @@ def mark_no_show(session: Session, catalog: Catalog, booking_id: int, *, staff: 
     session.refresh(booking)
     from engine.checkin import checkin_step
 
-    ctx = runtime.context(session, catalog, booking.case, actor=staff.actor, now=now)
+    ctx = runtime.context(session, catalog, booking.case, actor=staff.actor, now=now, **env)
     spec = ctx.spec
     step = checkin_step(spec)
     runtime.apply(ctx, "no_show", step=step.id if step else booking.step_id,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -59,8 +60,8 @@ def tickets(session: Session, counter: str, day: date) -> list[QueueTicket]:
 
 
 def move(session: Session, catalog: Catalog, ticket_id: int, status: str, *, actor: str,
-         now: datetime, counter: str | None = None,
-         sources: tuple[str, ...] | None = None) -> QueueTicket:
+         now: datetime, counter: str | None = None, sources: tuple[str, ...] | None = None,
+         **env: Any) -> QueueTicket:
     """Call, serve or miss one ticket; recorded in its case's history with ``actor``."""
     ticket = session.get(QueueTicket, ticket_id)
     if ticket is None or (counter is not None and ticket.counter != counter):
@@ -73,12 +74,12 @@ def move(session: Session, catalog: Catalog, ticket_id: int, status: str, *, act
     if not moved.rowcount:  # type: ignore[attr-defined]
         raise Conflict("queue_state", status=ticket.status)
     session.refresh(ticket)
-    _record(session, catalog, ticket, status, actor=actor, now=now)
+    _record(session, catalog, ticket, status, actor=actor, now=now, env=env)
     return ticket
 
 
 def call_next(session: Session, catalog: Catalog, counter: str, *, actor: str,
-              now: datetime) -> QueueTicket:
+              now: datetime, **env: Any) -> QueueTicket:
     """Call the waiting visitor with the lowest number today. A racing caller who took the
     same one makes us try the next."""
     day = local_day(now).isoformat()
@@ -91,7 +92,7 @@ def call_next(session: Session, catalog: Catalog, counter: str, *, actor: str,
         try:
             # Only from waiting: a racing caller who just called it makes this one miss.
             return move(session, catalog, ticket_id, "called", actor=actor, now=now,
-                        sources=("waiting",))
+                        sources=("waiting",), **env)
         except Conflict:
             continue
     raise Conflict("queue_busy")
@@ -122,7 +123,8 @@ def waiting_count(session: Session, counter: str, day: date) -> int:
 
 
 def _record(session: Session, catalog: Catalog, ticket: QueueTicket, status: str, *,
-            actor: str, now: datetime) -> None:
+            actor: str, now: datetime, env: dict[str, Any]) -> None:
+    """The move in the case's history; ``env`` (settings, links) reaches the steps."""
     case = session.get(Case, ticket.case_id) if ticket.case_id else None
     if case is None:
         return
@@ -130,7 +132,7 @@ def _record(session: Session, catalog: Catalog, ticket: QueueTicket, status: str
 
     spec = catalog.for_case(session, case.workflow_id, case.workflow_version)
     step = checkin_step(spec)
-    ctx = runtime.context(session, catalog, case, actor=actor, now=now)
+    ctx = runtime.context(session, catalog, case, actor=actor, now=now, **env)
     event = EVENTS[status]
     if (case.state, event) not in runtime.CASE_TRANSITIONS:
         event = "note"  # e.g. called again after completion: keep the record, not the move

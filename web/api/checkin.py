@@ -23,6 +23,7 @@ from web import messages
 from web.api import bp, spec, staff_user
 from web.context import catalog, now, token_key
 from web.extensions import db
+from web.steps.checkin import engine_env
 
 STATUS = {"ok": 200, "forged": 404, "unknown": 404, "cancelled": 410, "wrong_day": 422,
           "wrong_counter": 403, "already_checked_in": 409}
@@ -91,7 +92,7 @@ def create_checkin() -> Response:
     body = CheckinIn.model_validate(request.get_json(silent=True) or {})
     result = checkins.perform_checkin(
         db.session, catalog(), payload=body.payload, key=token_key(), staff=user, now=now(),
-        counter=body.counter or None, nonce=body.nonce or None)
+        counter=body.counter or None, nonce=body.nonce or None, **engine_env())
     db.session.commit()  # the audit row stays, whatever the answer
     out = result_json(result)
     if result.ok:

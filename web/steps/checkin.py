@@ -15,6 +15,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     render_template,
     request,
     url_for,
@@ -164,7 +165,7 @@ def scanner() -> Any:
         result = checkins.perform_checkin(
             db.session, catalog(), payload=request.form.get("payload", ""), key=token_key(),
             staff=current_user._get_current_object(), now=now(), counter=counter,
-            nonce=_nonce(request.form.get("nonce", "")), settings=None)
+            nonce=_nonce(request.form.get("nonce", "")), **engine_env())
         db.session.commit()
     context = {"result": result, "counter": counter, "counters": my_counters(),
                "nonce": secrets.token_hex(16), "document_url": _result_document(result)}
@@ -188,6 +189,12 @@ def _result_document(result: checkins.Result | None) -> str | None:
     except KeyError:
         return None
     return document_url(result.case_id, spec)
+
+
+def engine_env() -> dict[str, Any]:
+    """What the engine passes on to the steps' reactions (a notify step may send mail with
+    links when someone checks in)."""
+    return {"settings": current_app.config, "links": links.link}
 
 
 def booking_for_staff(booking_id: int) -> Booking:

@@ -25,7 +25,14 @@ from engine.errors import NotFound
 from engine.models.checkin import QueueTicket
 from web.context import catalog, now
 from web.extensions import db
-from web.steps.checkin import booking_for_staff, bp, chosen_counter, counters, my_counters
+from web.steps.checkin import (
+    booking_for_staff,
+    bp,
+    chosen_counter,
+    counters,
+    engine_env,
+    my_counters,
+)
 
 STATUS_LABELS: dict[str, Any] = {
     "booked": _l("Booked"),
@@ -73,7 +80,8 @@ def daylist_page() -> str:
 @login_required
 def no_show(booking_id: int) -> Response:
     booking = booking_for_staff(booking_id)
-    daylist.mark_no_show(db.session, catalog(), booking.id, staff=current_user, now=now())
+    daylist.mark_no_show(db.session, catalog(), booking.id, staff=current_user, now=now(),
+                         **engine_env())
     db.session.commit()
     flash(str(_l("Marked as no-show.")), "success")
     return redirect(url_for("checkin.daylist", counter=booking.slot.counter,
@@ -100,7 +108,7 @@ def call_next() -> Response:
     counter = chosen_counter()
     try:
         ticket = queue.call_next(db.session, catalog(), counter, actor=current_user.actor,
-                                 now=now())
+                                 now=now(), **engine_env())
     except NotFound:
         flash(str(_l("Nobody is waiting.")), "error")
     else:
@@ -115,7 +123,8 @@ def queue_move(ticket_id: int, action: str) -> Response:
     ticket = db.session.get(QueueTicket, ticket_id)
     if ticket is None or not current_user.serves_counter(ticket.counter):
         abort(404)
-    queue.move(db.session, catalog(), ticket_id, action, actor=current_user.actor, now=now())
+    queue.move(db.session, catalog(), ticket_id, action, actor=current_user.actor, now=now(),
+               **engine_env())
     db.session.commit()
     return redirect(url_for("checkin.queue", counter=ticket.counter))
 
