@@ -126,6 +126,12 @@ def test_camera_scan_through_the_fake_camera(browser_type: Any, live_server: Any
         page = context.new_page()
         hosts: set[str] = set()
         page.on("request", lambda r: hosts.add(r.url.split("/")[2]))
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error"
+                and "Failed to load resource" not in m.text else None)  # see `missing`
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        missing: list[str] = []
+        page.on("response", lambda r: missing.append(r.url) if r.status >= 400 else None)
         sign_in(page, live_server.url)
         page.goto(live_server.url + "/staff/checkin")
         page.get_by_role("button", name="カメラで読み取る").click()
@@ -135,6 +141,9 @@ def test_camera_scan_through_the_fake_camera(browser_type: Any, live_server: Any
         page.screenshot(path=str(ARTIFACTS / "test_camera_scan-ok.png"), full_page=True)
         # The decoder and its wasm came from our own server, nothing from a CDN.
         assert hosts == {live_server.url.split("/")[2]}
+        # ...and ran under the strict CSP without a single error.
+        assert problems == []
+        assert [u for u in missing if not u.endswith("/favicon.ico")] == []
         context.close()
     finally:
         browser.close()
