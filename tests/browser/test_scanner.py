@@ -62,6 +62,26 @@ def test_handheld_scanner_types_and_presses_enter(page: Any, live_server: Any,
     shot("again")
 
 
+def test_ime_left_on_still_sends_the_scan(page: Any, live_server: Any, make_staff: Any,
+                                          shot: Any) -> None:
+    """With a Japanese IME on, the scan arrives full-width inside a composition and the
+    scanner's Enter only confirms it; the page sends it when the composition ends."""
+    app = live_server.app
+    make_staff("desk@example.jp")
+    ticket = make_ticket(app)
+    at(app, VISIT)
+    sign_in(page, live_server.url)
+    page.goto(live_server.url + "/staff/checkin")
+    wide = ticket.token.translate({c: c + 0xFEE0 for c in range(0x21, 0x7F)})
+    field = page.locator("#payload")
+    field.dispatch_event("compositionstart", {"data": ""})
+    field.fill(wide)
+    field.dispatch_event("keydown", {"key": "Enter", "keyCode": 229, "isComposing": True})
+    field.dispatch_event("compositionend", {"data": wide})
+    page.locator(".scan-result.reason-ok", has_text="山田 花子").wait_for()
+    shot("ime")
+
+
 @pytest.mark.parametrize("garbage", [
     "https://evil.example.com/login?next=/t/ABC",
     "ABCDEFGHJK",

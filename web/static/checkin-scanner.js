@@ -68,6 +68,20 @@
     if (input.value.trim()) send(input.value);
   });
 
+  // With a Japanese IME left on, the scanner's Enter only confirms the composition and the
+  // form is not sent: send it once the composition ends (the server folds full-width text).
+  var sendAfterComposition = false;
+  input.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && (event.isComposing || event.keyCode === 229)) {
+      sendAfterComposition = true;
+    }
+  });
+  input.addEventListener("compositionend", function () {
+    if (!sendAfterComposition) return;
+    sendAfterComposition = false;
+    window.setTimeout(function () { if (input.value.trim()) send(input.value); }, 0);
+  });
+
   // -- camera -------------------------------------------------------------------------
   var button = document.getElementById("camera-button");
   var box = document.getElementById("camera");
