@@ -6,6 +6,7 @@ What a template may use:
     case.reference, case.locale
     answers.<step>.<field>        data collected by an earlier step
     booking.when|date|start|end|counter_name|location    the visit (needs a booking step)
+    booking.hold_until            until when an offered place is kept (waitlist offers)
     links.<kind>                  only kinds listed in the step's ``links``
     workflow.title, site.name
     event                         what caused it: "booked", "rescheduled", "cancelled", ...
@@ -19,7 +20,7 @@ from typing import Any
 from jinja2 import ChainableUndefined, TemplateError, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
-BOOKING_KEYS = ("when", "date", "start", "end", "counter_name", "location")
+BOOKING_KEYS = ("when", "date", "start", "end", "counter_name", "location", "hold_until")
 CASE_KEYS = ("reference", "locale")
 ROOTS: dict[str, tuple[str, ...] | None] = {
     "case": CASE_KEYS, "booking": BOOKING_KEYS, "workflow": ("title",), "site": ("name",),

@@ -219,3 +219,31 @@ def test_flagship_reschedule_then_reminder_for_the_new_time(app: Flask) -> None:
     [reminder] = messages(app, event="reminder")
     assert reminder.subject == "【明日のご予約】母子健康手帳の交付"
     assert "2026年12月14日（月） 09:00〜09:30" in reminder.body_text
+
+
+def test_waitlist_offer_email_links_to_the_offer(app: Flask) -> None:
+    from engine import waitlist
+    from tests.outbox_support import ANSWERS, a_slot
+
+    with app.app_context():
+        slot = a_slot(app, capacity_=1)
+    first = book(app, slot_id=slot)
+    first_booking = booking_of(app, first).id
+    with app.test_request_context():
+        spec = app.extensions["catalog"].get("boshi-techo")
+        step = bookings.booking_step(spec)
+        entry = waitlist.join_waitlist(env(app), spec, step, slot,
+                                       {**ANSWERS, "email": "next@example.jp"})
+        waiting_case = entry.case_id
+        db.session.commit()
+        bookings.cancel(env(app), db.session.get(Booking, first_booking))
+        db.session.commit()
+    [offer] = messages(app, case_id=waiting_case)
+    assert (offer.event, offer.to_addr, offer.status) == ("waitlist_offer", "next@example.jp",
+                                                          "sent")
+    assert offer.subject == "【空きが出ました】母子健康手帳の交付"
+    assert "日時: 2026年12月10日（木） 09:00〜09:30" in offer.body_text
+    assert "2026年12月2日（水） 21:00 まで" in offer.body_text  # 12 hours after the cancel
+    [url] = re.findall(r"http://localhost/book/offer/\S+", offer.body_text)
+    page = app.test_client().get(url.removeprefix("http://localhost"))
+    assert page.status_code == 200 and "この枠で予約する" in page.get_data(as_text=True)

@@ -216,6 +216,13 @@ def when_text(start: datetime, end: datetime, locale: str) -> str:
             f"{s:%H:%M}〜{e:%H:%M}")
 
 
+def _moment(at: datetime, locale: str) -> str:
+    t = at.astimezone(TOKYO)
+    if locale == "en":
+        return f"{t.day} {t:%B} {t.year}, {t:%H:%M}"
+    return f"{t.year}年{t.month}月{t.day}日（{WEEKDAYS_JA[t.weekday()]}） {t:%H:%M}"
+
+
 def _variables(ctx: Any, step: Params, locale: str, booking_step: StepSpec | None,
                booking: Booking | None) -> dict[str, Any]:
     case = ctx.case
@@ -237,6 +244,8 @@ def _variables(ctx: Any, step: Params, locale: str, booking_step: StepSpec | Non
             "end": f"{end.astimezone(TOKYO):%H:%M}" if end else "",
             "counter_name": counter.get(locale) if counter else "",
             "location": location.get(locale) if location else "",
+            "hold_until": _moment(booking.hold_expires_at, locale)
+            if booking is not None and booking.hold_expires_at else "",
         }
     return {
         "case": {"reference": case.reference, "locale": locale},
