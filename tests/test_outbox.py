@@ -4,6 +4,7 @@ under a lease, and ends sent, retried with backoff, or failed with the reason.""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -184,3 +185,11 @@ def test_a_message_that_cannot_be_built_fails_with_the_reason(app: Flask) -> Non
         row = db.session.get(Message, mid)
         assert row.status == "failed" and row.attempts == 1
         assert row.last_error.startswith("cannot build the message: Error")
+
+
+def test_booking_succeeds_when_the_broker_cannot_be_reached(make_app: Any) -> None:
+    # Nothing listens on port 1: the after-commit dispatch fails, the booking must not.
+    app = make_app(REDIS_URL="redis://127.0.0.1:1/0")
+    case_id = book(app)
+    [row] = messages(app, case_id=case_id)
+    assert (row.status, row.attempts) == ("queued", 0)  # waiting for the sweep

@@ -8,6 +8,7 @@ production nobody reads citizens' mail in the browser."""
 from __future__ import annotations
 
 import base64
+import os
 import re
 from typing import Any
 
@@ -57,7 +58,10 @@ def _init(state: Any) -> None:
                                    "schedule": app.config["MAIL_SWEEP_SECONDS"]}
     BEAT_SCHEDULE["mail-reminders"] = {"task": "mail.reminders",
                                        "schedule": app.config["MAIL_REMINDER_SECONDS"]}
-    app.config.setdefault("MAIL_DEV_PAGE", not app.config.get("SMTP_HOST"))
+    if "MAIL_DEV_PAGE" not in app.config:
+        forced = os.environ.get("MAIL_DEV_PAGE", "").lower()
+        app.config["MAIL_DEV_PAGE"] = (forced in ("1", "true", "yes") if forced
+                                       else not app.config.get("SMTP_HOST"))
     if app.config["MAIL_DEV_PAGE"] and NAV_ENTRY not in staff.NAV:
         staff.NAV.append(NAV_ENTRY)
 
