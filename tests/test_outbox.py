@@ -193,3 +193,35 @@ def test_booking_succeeds_when_the_broker_cannot_be_reached(make_app: Any) -> No
     case_id = book(app)
     [row] = messages(app, case_id=case_id)
     assert (row.status, row.attempts) == ("queued", 0)  # waiting for the sweep
+
+
+def test_two_deliveries_claiming_at_once_send_once(app: Flask) -> None:
+    """One claim holds the row (uncommitted) while another tries: PostgreSQL skips the
+    locked row, SQLite makes the second wait and then finds it leased. Either way only one
+    delivery gets it."""
+    import threading
+
+    from sqlalchemy.orm import Session
+
+    with app.app_context():
+        mid = queue()
+        commit_without_dispatch()
+        engine = db.engine
+        first = Session(engine)
+        assert outbox.claim(first, mid, now=NOW, policy=POLICY) is not None
+        result: list[object] = []
+
+        def second() -> None:
+            with Session(engine) as other:
+                result.append(outbox.claim(other, mid, now=NOW, policy=POLICY))
+                other.commit()
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join(0.5)
+        first.commit()
+        first.close()
+        thread.join(30)
+        assert result == [None]
+        db.session.expire_all()
+        assert db.session.get(Message, mid).attempts == 1

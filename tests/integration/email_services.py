@@ -70,6 +70,13 @@ class RedisServer:
             self.proc.wait(10)
             self.proc = None
 
+    def kill(self) -> None:
+        """SIGKILL: whatever the broker held (queued tasks) is gone."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
 
 class SinkHandler:
     """Keeps every accepted message; refuses recipients whose address contains "refused"."""

@@ -114,3 +114,36 @@ def test_refused_address_fails_with_the_reason_and_the_others_are_delivered(
         event = db.session.query(CaseEvent).filter_by(case_id=refused,
                                                       event="message_failed").one()
         assert event.detail["message"] == bad.id and "550" in event.detail["reason"]
+
+
+def test_redis_killed_with_tasks_queued_loses_no_email(stack: Stack) -> None:
+    cases = [book_now(stack, f"p{n}@example.jp") for n in range(3)]  # no worker yet
+    stack.redis.kill()  # the three delivery tasks die with it
+    stack.redis.start()
+    stack.worker(beat=True)
+    wait_for(lambda: len(stack.sink.received) >= 3, 60, "three messages at the sink")
+    time.sleep(3)
+    rows = messages(stack.app)
+    assert [r.case_id for r in rows] == cases
+    assert sorted(received_ids(stack)) == sorted(r.message_id for r in rows)
+
+
+def test_the_same_message_dispatched_many_times_is_sent_once(stack: Stack) -> None:
+    from web import tasks_mail
+
+    stack.sink.handler.stall.set()  # keep the first delivery in flight while others arrive
+    stack.worker()
+    stack.worker()  # two workers, so the copies really run at the same time
+    case_id = book_now(stack)
+    [row] = messages(stack.app, case_id=case_id)
+    with stack.app.app_context():
+        for _ in range(5):
+            assert tasks_mail.dispatch([row.id])
+    assert stack.sink.handler.data_started.wait(30)
+    time.sleep(2)
+    stack.sink.handler.stall.clear()
+    wait_for(lambda: stack.sink.received, 30, "the message")
+    time.sleep(3)
+    assert received_ids(stack) == [row.message_id]
+    [row] = messages(stack.app, case_id=case_id)
+    assert (row.status, row.attempts) == ("sent", 1)
