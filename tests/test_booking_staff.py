@@ -132,3 +132,20 @@ def test_demo_hook_generates_a_year_of_slots(app: Flask) -> None:
         db.session.commit()
         count = db.session.scalar(select(db.func.count()).select_from(Slot))
     assert count > 2500
+
+
+def test_staff_cancel_from_the_case_page_any_time(app: Flask, client: Any, make_staff: Any,
+                                                  auth: Any) -> None:
+    a = day_slots(app, date(2026, 12, 2))[2]  # today 10:00: past the citizens' deadline
+    body = client.post(URL, json={"slot_id": a, "answers": ANSWERS}).get_json()
+    assert client.post(f"/api/v1/cases/{body['token']}/cancel").status_code == 409
+    make_staff("kakari@example.jp")
+    staff = app.test_client()
+    type(auth)(staff).login("kakari@example.jp")
+    page = staff.get(f"/staff/cases/{body['case_id']}").get_data(as_text=True)
+    url = re.search(r'action="(/staff/booking/bookings/\d+/cancel)"', page)[1]
+    assert staff.post(url).status_code == 303
+    with app.app_context():
+        assert db.session.get(Slot, a).booked == 0
+    page = staff.get(f"/staff/cases/{body['case_id']}").get_data(as_text=True)
+    assert "キャンセル" in page and url not in page

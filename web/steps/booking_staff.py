@@ -15,16 +15,17 @@ from sqlalchemy import select
 
 from engine import bookings, calendars, capacity, slots
 from engine.errors import Conflict, Invalid
-from engine.models import Slot
+from engine.models import Booking, Slot
 from web import messages
 from web.cli import DEMO_HOOKS
 from web.context import catalog, external_url, now
 from web.extensions import db
-from web.staff import NAV
+from web.staff import CASE_PANELS, NAV
 from web.steps.booking import bp, env, parse_day
 from web.tasks import BEAT_SCHEDULE
 
 NAV.append(("booking.staff_slots", _l("Slots")))
+CASE_PANELS.append("steps/booking/staff_panel.html")
 messages.register(messages={
     "capacity_below_booked": _l("More places are already booked than that capacity."),
 })
@@ -105,6 +106,28 @@ def staff_feeds() -> str:
         new_url = external_url("booking.feed", secret=secret)
     return render_template("steps/booking/staff_feeds.html", counters=counters,
                            new_url=new_url)
+
+
+@bp.app_context_processor
+def panel_helpers() -> dict[str, Any]:
+    def case_bookings(case: Any) -> list[Booking]:
+        return list(db.session.scalars(select(Booking).where(Booking.case_id == case.id)
+                                       .order_by(Booking.id)))
+    return {"case_bookings": case_bookings}
+
+
+@bp.post("/staff/booking/bookings/<int:booking_id>/cancel")
+@login_required
+def staff_cancel(booking_id: int) -> Response:
+    """Staff cancel a booking at any time (a citizen who phoned); the place is given back
+    and offered to the waiting list."""
+    booking = db.session.get(Booking, booking_id)
+    if booking is None or not current_user.serves_workflow(booking.workflow_id):
+        abort(404)
+    bookings.cancel(env(current_user.actor), booking, by_staff=True)
+    db.session.commit()
+    flash(_("The booking was cancelled."), "success")
+    return redirect(url_for("staff.case", case_id=booking.case_id), 303)  # type: ignore[return-value]
 
 
 @bp.get("/feeds/counters/<secret>.ics")
