@@ -141,8 +141,9 @@ def on_event(ctx: Any, step: Params, event: str, *, source_step: str | None,
         key = (f"notify:{ctx.case.id}:{step.id}:reminder:{booking.id}:"
                f"{booking.slot.starts_at.isoformat()}")
     else:
+        # The event row just recorded: unique per cause, so a key per (step, cause).
         cause = ctx.session.scalar(select(func.max(CaseEvent.id)).where(
-            CaseEvent.case_id == ctx.case.id))
+            CaseEvent.case_id == ctx.case.id, CaseEvent.event == event))
         key = f"notify:{ctx.case.id}:{step.id}:{event}:{cause}"
     queue(ctx, step, event, key=key, booking_step=booking_step, booking=booking)
 
