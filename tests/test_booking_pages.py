@@ -194,3 +194,13 @@ def test_a_slot_first_seen_on_the_day_page_can_be_held(app: Flask, client: Any) 
     sid = re.search(r'name="slot_id" value="(\d+)"', page).group(1)
     resp = client.post("/book/boshi-techo/hold", data={"slot_id": sid})
     assert resp.status_code == 303
+
+
+def test_week_view_lists_each_days_slots(app: Flask, client: Any) -> None:
+    month = client.get("/book/boshi-techo?month=2026-12").get_data(as_text=True)
+    assert "/book/boshi-techo/week/2026-12-02" in month
+    page = client.get("/book/boshi-techo/week/2026-12-07").get_data(as_text=True)
+    assert "2026年12月7日" not in page and "12月7日(月)からの1週間" in page
+    assert page.count('name="slot_id"') == 60  # Mon-Fri, 12 slots each
+    assert "12月12日(土)" in page and "この日に予約できる時間はありません" in page
+    assert client.get("/book/boshi-techo/week/2026-02-30").status_code == 400

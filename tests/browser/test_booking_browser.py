@@ -184,3 +184,12 @@ def test_staff_slot_page(page: Any, live_server: Any, make_staff: Any, shot: Any
     page.get_by_role("button", name="受付停止").first.click()
     page.get_by_text("受付停止中").wait_for()
     shot("staff-slots")
+
+
+def test_week_view_on_a_phone(page: Any, live_server: Any, shot: Any) -> None:
+    live_server.app.config["CLOCK"] = lambda: NOW
+    page.goto(live_server.url + "/book/boshi-techo?month=2026-12")
+    page.get_by_role("link", name="1週間ごとに時間を見る").click()
+    page.get_by_role("heading", name="12月2日(水)からの1週間").wait_for()
+    assert page.get_by_role("button", name="12月3日(木) 09:00–09:30 残り2席").count() == 1
+    shot("week")

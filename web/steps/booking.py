@@ -258,7 +258,8 @@ def start(workflow: str) -> str:
     first = parse_month(request.args.get("month"), today)
     context = month_context(spec, step, first, "booking.day", workflow=spec.id)
     db.session.commit()  # slots materialised for this month (no case changes on a GET)
-    return render_template("steps/booking/month.html", **context)
+    return render_template("steps/booking/month.html", week_start=max(first, today),
+                           **context)
 
 
 @bp.get("/book/<workflow>/day/<day>")
@@ -275,6 +276,27 @@ def day(workflow: str, day: str) -> str:
     db.session.commit()  # slots materialised for these dates
     return render_template("steps/booking/day.html", spec=spec, step=step, day=the_day,
                            slots=found, nearby=nearby, form_key=new_form_key())
+
+
+@bp.get("/book/<workflow>/week/<day>")
+def week(workflow: str, day: str) -> str:
+    """Seven days from ``day`` with every slot and its places left (the agenda view)."""
+    spec, step = workflow_step(workflow)
+    first = parse_day(day)
+    found = slots.slot_range(db.session, spec, step, first, first + timedelta(days=6),
+                             now=now())
+    db.session.commit()  # slots materialised for these dates
+    by_day: dict[date, list[slots.Free]] = {}
+    for f in found:
+        by_day.setdefault(f.date, []).append(f)
+    lo, hi = (slots.local_date(t) for t in slots.window(step, now()))
+    prev_week = first - timedelta(days=7)
+    next_week = first + timedelta(days=7)
+    return render_template("steps/booking/week.html", spec=spec, step=step, first=first,
+                           days=[first + timedelta(days=i) for i in range(7)], by_day=by_day,
+                           prev_week=prev_week if prev_week + timedelta(days=6) >= lo else None,
+                           next_week=next_week if next_week <= hi else None,
+                           form_key=new_form_key())
 
 
 @bp.post("/book/<workflow>/hold")
