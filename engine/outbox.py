@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -136,26 +136,26 @@ def claim_many(session: Session, ids: Sequence[int], *, now: datetime,
 def record(session: Session, message_id: int, attempt: int, outcome: Outcome, *,
            now: datetime, policy: Policy) -> str | None:
     """Save the outcome of attempt number ``attempt``; the new status, or None when that
-    attempt's claim is no longer current (its lease ran out and another took over)."""
-    row = session.scalar(select(Message).where(Message.id == message_id).with_for_update())
-    if row is None or row.status != "sending" or row.attempts != attempt:
-        return None
+    attempt's claim is no longer current (its lease ran out and another took over). One
+    conditional UPDATE: the row changes only if it is still ``sending`` for this attempt."""
     event = outcome.kind
-    if event == "temporary" and row.attempts >= policy.max_attempts:
+    if event == "temporary" and attempt >= policy.max_attempts:
         event = "give_up"
-    row.status = next_state(TRANSITIONS, row.status, event)
-    row.lease_until = None
-    row.transport = outcome.transport or row.transport
-    if row.status == "sent":
-        row.sent_at, row.last_error = now, None
-    elif row.status == "retry":
-        row.last_error = outcome.error
-        row.next_attempt_at = now + policy.backoff(row.attempts)
+    status = next_state(TRANSITIONS, "sending", event)
+    values: dict[str, Any] = {"status": status, "lease_until": None}
+    if outcome.transport:
+        values["transport"] = outcome.transport
+    if status == "sent":
+        values.update(sent_at=now, last_error=None)
+    elif status == "retry":
+        values.update(last_error=outcome.error, next_attempt_at=now + policy.backoff(attempt))
     else:
-        row.last_error = (f"gave up after {row.attempts} attempts: {outcome.error}"
-                          if event == "give_up" else outcome.error)
-    session.flush()
-    return row.status
+        values["last_error"] = (f"gave up after {attempt} attempts: {outcome.error}"
+                                if event == "give_up" else outcome.error)
+    result = session.execute(
+        update(Message).where(Message.id == message_id, Message.status == "sending",
+                              Message.attempts == attempt).values(**values))
+    return status if int(getattr(result, "rowcount", 0) or 0) == 1 else None
 
 
 def due(session: Session, *, now: datetime, grace: timedelta, limit: int = 500) -> list[int]:
