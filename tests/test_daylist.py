@@ -123,3 +123,15 @@ def test_printable(app: Any, client: Any, auth: Any, make_staff: Any) -> None:
     assert "checkin.css" in html and 'class="filters no-print"' in html
     css = client.get("/static/checkin.css").get_data(as_text=True)
     assert "@media print" in css
+
+
+def test_day_list_downloads_as_csv_with_the_same_filters(app: Any, client: Any, auth: Any,
+                                                         make_staff: Any) -> None:
+    setup_day(app, client, auth, make_staff)
+    html = client.get(URL).get_data(as_text=True)
+    assert "/staff/checkin/day.csv?" in html
+    resp = client.get("/staff/checkin/day.csv?date=2027-03-10&status=checked_in")
+    text = resp.get_data(as_text=True)
+    assert resp.mimetype == "text/csv" and "attachment" in resp.headers["Content-Disposition"]
+    assert "上田 三郎" in text and "青木 一郎" not in text
+    assert text.startswith("\ufeffcase_id,") and text.count("\r\n") == 2

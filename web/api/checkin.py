@@ -134,21 +134,26 @@ def export_cases() -> Response:
     grace = timedelta(minutes=int(current_app.config.get("NO_SHOW_GRACE_MINUTES", 30)))
     rows = [r for r in daylist.day_list(db.session, catalog(), day=day, now=now(), grace=grace,
                                         workflow=query.workflow) if user.serves_counter(r.counter)]
-    records = [{
+    records = [record(r) for r in rows]
+    wants_csv = query.format == "csv" or (
+        query.format is None and request.accept_mimetypes.best == "text/csv")
+    if wants_csv:
+        return csv_response(records, f"{query.workflow}-{day.isoformat()}.csv")
+    return jsonify({"workflow": query.workflow, "date": day.isoformat(), "cases": records})
+
+
+def record(r: daylist.Row) -> dict[str, Any]:
+    """One exported booking (the same columns in JSON and CSV)."""
+    return {
         "case_id": r.case_id, "reference": r.reference, "booking_id": r.booking_id,
         "counter": r.counter, "start": _iso(r.starts_at), "end": _iso(r.ends_at),
         "name": r.name, "kana": r.kana, "status": r.status,
         "questionnaire_done": all(done for _, done in r.forms),
         "checked_in_at": _iso(r.checked_in_at), "queue_number": r.queue_number,
-    } for r in rows]
-    wants_csv = query.format == "csv" or (
-        query.format is None and request.accept_mimetypes.best == "text/csv")
-    if wants_csv:
-        return _csv(records, f"{query.workflow}-{day.isoformat()}.csv")
-    return jsonify({"workflow": query.workflow, "date": day.isoformat(), "cases": records})
+    }
 
 
-def _csv(records: list[dict[str, Any]], filename: str) -> Response:
+def csv_response(records: list[dict[str, Any]], filename: str) -> Response:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\r\n")
     writer.writeheader()

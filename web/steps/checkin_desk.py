@@ -59,9 +59,8 @@ def chosen_day() -> date:
         return daylist.local_day(now())
 
 
-@bp.get("/staff/checkin/day", endpoint="daylist")
-@login_required
-def daylist_page() -> str:
+def _day_rows() -> tuple[str, date, str, str, list[daylist.Row]]:
+    """The day list the request asks for (counter, day, search, status filter)."""
     counter, day = chosen_counter(), chosen_day()
     query = request.args.get("q", "")[:100]
     status = request.args.get("status", "")
@@ -69,11 +68,28 @@ def daylist_page() -> str:
     rows = [r for r in daylist.day_list(db.session, catalog(), day=day, now=now(), grace=grace(),
                                         counter=counter, query=query, status=status)
             if current_user.serves_workflow(r.workflow_id)]
+    return counter, day, query, status, rows
+
+
+@bp.get("/staff/checkin/day", endpoint="daylist")
+@login_required
+def daylist_page() -> str:
+    counter, day, query, status, rows = _day_rows()
     return render_template("staff/checkin/daylist.html", rows=rows, counter=counter,
                            counters=my_counters(), day=day, query=query, status=status,
                            labels=STATUS_LABELS, prev_day=day - timedelta(days=1),
                            next_day=day + timedelta(days=1))
 
+
+
+@bp.get("/staff/checkin/day.csv", endpoint="daylist_csv")
+@login_required
+def daylist_csv() -> Response:
+    """The same list as a CSV file for the back office."""
+    from web.api.checkin import csv_response, record
+
+    counter, day, _query, _status, rows = _day_rows()
+    return csv_response([record(r) for r in rows], f"{counter}-{day.isoformat()}.csv")
 
 
 @bp.post("/staff/checkin/bookings/<int:booking_id>/no-show")
