@@ -247,3 +247,14 @@ def test_waitlist_offer_email_links_to_the_offer(app: Flask) -> None:
     [url] = re.findall(r"http://localhost/book/offer/\S+", offer.body_text)
     page = app.test_client().get(url.removeprefix("http://localhost"))
     assert page.status_code == 200 and "この枠で予約する" in page.get_data(as_text=True)
+
+
+def test_flagship_confirmation_in_english(app: Flask) -> None:
+    book(app, locale="en")
+    [row] = messages(app)
+    assert row.subject == "Booking confirmed: maternal and child health handbook"
+    assert row.body_text.startswith("Dear 山田 花子,")
+    assert "When: Thursday, 10 December 2026, 09:00–09:30" in row.body_text
+    assert "Where: City Health Center, 2nd floor" in row.body_text
+    assert row.body_html and '<html lang="en">' in row.body_html
+    assert row.body_html.count('href="http://localhost/') == 4

@@ -28,6 +28,10 @@ BOOKING_EVENTS = frozenset({"booked", "rescheduled", "cancelled", "waitlist_offe
 LINK_KINDS = ("case", "ticket", "qr", "cancel", "reschedule", "ics", "waitlist")
 TOKYO = ZoneInfo("Asia/Tokyo")
 WEEKDAYS_JA = "月火水木金土日"
+# Spelt out rather than strftime's %A/%B, which follow the server's locale.
+WEEKDAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August",
+             "September", "October", "November", "December")
 
 Event = Literal["booked", "rescheduled", "cancelled", "waitlist_offer", "submitted",
                 "checked_in", "reminder"]
@@ -212,7 +216,8 @@ def _reminder_due(step: Params, booking: Booking, now: datetime) -> bool:
 def when_text(start: datetime, end: datetime, locale: str) -> str:
     s, e = start.astimezone(TOKYO), end.astimezone(TOKYO)
     if locale == "en":
-        return f"{s:%A}, {s.day} {s:%B} {s.year}, {s:%H:%M}–{e:%H:%M}"
+        return (f"{WEEKDAYS_EN[s.weekday()]}, {s.day} {MONTHS_EN[s.month - 1]} {s.year}, "
+                f"{s:%H:%M}–{e:%H:%M}")
     return (f"{s.year}年{s.month}月{s.day}日（{WEEKDAYS_JA[s.weekday()]}） "
             f"{s:%H:%M}〜{e:%H:%M}")
 
@@ -220,7 +225,7 @@ def when_text(start: datetime, end: datetime, locale: str) -> str:
 def _moment(at: datetime, locale: str) -> str:
     t = at.astimezone(TOKYO)
     if locale == "en":
-        return f"{t.day} {t:%B} {t.year}, {t:%H:%M}"
+        return f"{t.day} {MONTHS_EN[t.month - 1]} {t.year}, {t:%H:%M}"
     return f"{t.year}年{t.month}月{t.day}日（{WEEKDAYS_JA[t.weekday()]}） {t:%H:%M}"
 
 
