@@ -253,3 +253,43 @@ def test_cancelled_booking_ticket_shows_no_qr(app: Any, client: Any) -> None:
     ticket = make_ticket(app, status="cancelled")
     html = client.get(f"/t/{ticket.token}").get_data(as_text=True)
     assert "この予約はキャンセルされています" in html and 'class="qr"' not in html
+
+
+def test_two_counters_post_the_same_ticket_at_once_over_http(app: Any, bearer: Any) -> None:
+    """Two scanners, two HTTP connections to a threaded server, one ticket: one 200, one
+    409 that names the first check-in."""
+    import threading
+
+    import httpx
+    from werkzeug.serving import make_server
+
+    headers = bearer()
+    ticket = make_ticket(app)
+    at(app, VISIT)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}/api/v1/checkins"
+    barrier = threading.Barrier(2)
+    answers: list[tuple[int, dict[str, Any]]] = []
+
+    def scanner() -> None:
+        with httpx.Client(timeout=30) as http:
+            barrier.wait(10)
+            resp = http.post(url, json={"payload": ticket.token}, headers=headers)
+            answers.append((resp.status_code, resp.json()))
+
+    try:
+        workers = [threading.Thread(target=scanner) for _ in range(2)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(60)
+    finally:
+        server.shutdown()
+        thread.join(5)
+    assert sorted(code for code, _ in answers) == [200, 409]
+    ok = next(body for code, body in answers if code == 200)
+    late = next(body for code, body in answers if code == 409)
+    assert late["checkin"]["first_at"] == ok["at"]
+    assert checkin_count(app) == 2
