@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
@@ -20,6 +20,9 @@ from sqlalchemy import func, select
 from engine import mailtemplates, outbox
 from engine.models import Booking, CaseEvent
 from engine.spec import I18nText, Loc, StepSpec, WorkflowSpec, check_reference
+
+if TYPE_CHECKING:
+    from engine.runtime import Context
 
 EVENTS = ("booked", "rescheduled", "cancelled", "waitlist_offer", "submitted", "checked_in",
           "reminder")
@@ -126,7 +129,7 @@ def _address_field(workflow: WorkflowSpec, ref: str) -> Any:
         return None
 
 
-def on_event(ctx: Any, step: Params, event: str, *, source_step: str | None,
+def on_event(ctx: Context, step: Params, event: str, *, source_step: str | None,
              detail: Mapping[str, Any]) -> None:
     """Queue this step's email if ``event`` is one it is sent on (same transaction)."""
     if event not in step.on:
@@ -152,7 +155,7 @@ def on_event(ctx: Any, step: Params, event: str, *, source_step: str | None,
     queue(ctx, step, event, key=key, booking_step=booking_step, booking=booking)
 
 
-def queue(ctx: Any, step: Params, event: str, *, key: str, booking_step: StepSpec | None,
+def queue(ctx: Context, step: Params, event: str, *, key: str, booking_step: StepSpec | None,
           booking: Booking | None) -> int | None:
     """Render and queue the message; a message that cannot be rendered or has no address is
     stored as failed with the reason (the change that caused it still commits)."""
@@ -177,10 +180,10 @@ def queue(ctx: Any, step: Params, event: str, *, key: str, booking_step: StepSpe
             if step.html:
                 html = mailtemplates.render(ctx.spec.asset(f"{step.template}.{locale}.html"),
                                             html=True, variables=variables)
+            if step.attach_ics and booking is not None and booking_step is not None:
+                attachments.append(_ics(ctx, booking_step, booking, event))
         except Exception as exc:  # an email must never undo the booking
             failed = f"cannot render: {type(exc).__name__}: {exc}"[:500]
-        if step.attach_ics and booking is not None and booking_step is not None:
-            attachments.append(_ics(ctx, booking_step, booking, event))
     new_id = outbox.enqueue(
         ctx.session, key=key, to=to, subject=subject or step.subject.get(locale), text=text,
         html=html, attachments=attachments, now=ctx.now, domain=outbox.domain_of(sender),
@@ -193,7 +196,7 @@ def queue(ctx: Any, step: Params, event: str, *, key: str, booking_step: StepSpe
     return new_id
 
 
-def _booking(ctx: Any, booking_step: StepSpec | None, detail: Mapping[str, Any]
+def _booking(ctx: Context, booking_step: StepSpec | None, detail: Mapping[str, Any]
              ) -> Booking | None:
     if detail.get("booking_id") is not None:
         return ctx.session.get(Booking, detail["booking_id"])  # type: ignore[no-any-return]
@@ -229,10 +232,11 @@ def _moment(at: datetime, locale: str) -> str:
     return f"{t.year}年{t.month}月{t.day}日（{WEEKDAYS_JA[t.weekday()]}） {t:%H:%M}"
 
 
-def _variables(ctx: Any, step: Params, locale: str, booking_step: StepSpec | None,
+def _variables(ctx: Context, step: Params, locale: str, booking_step: StepSpec | None,
                booking: Booking | None) -> dict[str, Any]:
     case = ctx.case
-    links = {kind: ctx.links(kind) for kind in step.links} if step.links else {}
+    build = ctx.links
+    links = {kind: build(kind) for kind in step.links} if build is not None else {}
     visit: dict[str, Any] = {}
     if booking_step is not None:
         start = booking.slot.starts_at if booking is not None else None
@@ -263,7 +267,7 @@ def _variables(ctx: Any, step: Params, locale: str, booking_step: StepSpec | Non
     }
 
 
-def _ics(ctx: Any, booking_step: StepSpec, booking: Booking, event: str) -> dict[str, Any]:
+def _ics(ctx: Context, booking_step: StepSpec, booking: Booking, event: str) -> dict[str, Any]:
     from engine.calendars import booking_ics
 
     data = booking_ics(ctx.spec, booking_step, booking, ctx.case, now=ctx.now,
