@@ -79,7 +79,8 @@ class RedisServer:
 
 
 class SinkHandler:
-    """Keeps every accepted message; refuses recipients whose address contains "refused"."""
+    """Keeps every accepted message; refuses recipients whose address contains "refused"
+    (550, for good) and defers those containing "busy" (451, try later)."""
 
     def __init__(self) -> None:
         self.received: list[EmailMessage] = []
@@ -90,6 +91,8 @@ class SinkHandler:
                           rcpt_options: Any) -> str:
         if "refused" in address:
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        if "busy" in address:
+            return "451 4.3.0 Mailbox busy, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
