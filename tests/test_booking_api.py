@@ -166,3 +166,18 @@ def test_event_seats_are_one_off_slots(app: Flask, client: Any) -> None:
     assert got.status_code == 200
     assert [(s["start"], s["capacity"], s["remaining"]) for s in got.get_json()["slots"]] == [
         ("2027-02-13T10:00:00+09:00", 20, 20), ("2027-02-13T14:00:00+09:00", 20, 20)]
+
+
+def test_the_links_returned_work_for_their_purpose(app: Flask, client: Any) -> None:
+    sid = slot_id(app)
+    links = client.post(URL, json={"slot_id": sid, "answers": ANSWERS}).get_json()["links"]
+    path = links["cancel"].replace("http://localhost", "")
+    assert client.get(path).status_code == 200  # a GET shows the page and changes nothing
+    with app.app_context():
+        assert db.session.get(Slot, sid).booked == 1
+    assert client.get(links["ics"].replace("http://localhost", "")).status_code == 200
+    assert client.post(path).status_code == 200
+    with app.app_context():
+        assert db.session.get(Slot, sid).booked == 0
+    # A cancel link does not open the case page (purposes are separate).
+    assert client.get("/c/" + path.rsplit("/", 1)[-1]).status_code == 404

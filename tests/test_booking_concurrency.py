@@ -94,3 +94,24 @@ def test_concurrent_double_submits_make_one_booking(served: tuple[Flask, str]) -
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Booking)) == 1
         assert db.session.get(Slot, sid).booked == 1
+
+
+def test_concurrent_double_submits_of_the_html_form_hold_one_place(
+        served: tuple[Flask, str]) -> None:
+    app, base = served
+    sid = ten_place_slot(app)
+    barrier = threading.Barrier(10)
+
+    def one(_: int) -> int:
+        with httpx.Client(timeout=120) as client:
+            barrier.wait()
+            resp = client.post(f"{base}/book/boshi-techo/hold",
+                               data={"slot_id": str(sid), "form_key": "same-click"})
+            return resp.status_code
+
+    with ThreadPoolExecutor(10) as pool:
+        codes = list(pool.map(one, range(10)))
+    assert set(codes) == {303}, codes
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Booking)) == 1
+        assert db.session.get(Slot, sid).booked == 1
