@@ -132,7 +132,14 @@ def apply(ctx: Context, event: str, *, step: str | None,
 
 def set_step_data(session: Session, case: Case, step: str, values: Mapping[str, Any], *,
                   merge: bool = False) -> None:
-    """Replace (or merge into) the answers a step holds. Callers record the event."""
+    """Replace (or merge into) the answers a step holds. Callers record the event.
+
+    The answers of all steps are one JSON value, so the case row is re-read under a lock
+    first (PostgreSQL; SQLite transactions are exclusive already): a booking rescheduled while
+    the questionnaire is sent must not write back a stale copy of the other step's answers."""
+    if case.id is not None and session.get_bind().dialect.name == "postgresql":
+        session.flush()
+        session.refresh(case, ["data"], with_for_update=True)
     data = dict(case.data or {})
     data[step] = {**(data.get(step) or {}), **values} if merge else dict(values)
     case.data = data  # reassign: JSON columns only see a new object

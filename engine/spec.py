@@ -22,6 +22,8 @@ from ruamel.yaml.error import MarkedYAMLError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine.models.base import utcnow
+
 Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
 Loc = tuple[str | int, ...]
 
@@ -416,12 +418,19 @@ class Catalog:
 
 def record_version(session: Session, spec: WorkflowSpec) -> None:
     """Store the source of ``spec`` (once), so a case started with it can be served by this
-    version after the file changes."""
+    version after the file changes. The first cases of a new version often arrive together
+    (an announcement), so this is an insert that ignores the row another one wrote."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
     from engine.models import WorkflowVersion
 
     exists = session.scalar(select(WorkflowVersion.id).filter_by(
         workflow_id=spec.id, version=spec.version))
-    if exists is None:
-        session.add(WorkflowVersion(workflow_id=spec.id, version=spec.version, path=spec.path,
-                                    source=spec.source, assets=dict(spec.texts)))
-        session.flush()
+    if exists is not None:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(WorkflowVersion).values(
+        workflow_id=spec.id, version=spec.version, path=spec.path, source=spec.source,
+        assets=dict(spec.texts), created_at=utcnow(),
+    ).on_conflict_do_nothing(index_elements=["workflow_id", "version"]))
