@@ -204,3 +204,20 @@ def test_week_view_lists_each_days_slots(app: Flask, client: Any) -> None:
     assert page.count('name="slot_id"') == 60  # Mon-Fri, 12 slots each
     assert "12月12日(土)" in page and "この日に予約できる時間はありません" in page
     assert client.get("/book/boshi-techo/week/2026-02-30").status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/book/boshi-techo?month=0001-01",
+                                  "/book/boshi-techo/day/0001-01-01",
+                                  "/book/boshi-techo/week/9999-12-31"])
+def test_far_off_dates_are_400_not_500(client: Any, path: str) -> None:
+    assert client.get(path).status_code == 400
+
+
+def test_huge_slot_ids_are_422(client: Any) -> None:
+    resp = client.post("/book/boshi-techo/hold", data={"slot_id": str(2**70)})
+    assert resp.status_code == 422
+    api = client.post("/api/v1/workflows/boshi-techo/bookings",
+                      json={"slot_id": 2**70, "answers": ANSWERS})
+    assert api.status_code == 422
+    far = client.get("/api/v1/workflows/boshi-techo/slots?from=0001-01-01&to=0001-01-02")
+    assert far.status_code == 422

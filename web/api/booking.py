@@ -52,7 +52,7 @@ class SlotList(BaseModel):
 
 class BookingIn(BaseModel):
     model_config = {"extra": "forbid"}
-    slot_id: int = Field(ge=1)
+    slot_id: int = Field(ge=1, le=2**31 - 1)
     answers: dict[str, Any] = Field(default_factory=dict, max_length=100)
     step: str | None = Field(default=None, max_length=64)
 
@@ -66,7 +66,7 @@ class BookingOut(BaseModel):
 
 class RescheduleIn(BaseModel):
     model_config = {"extra": "forbid"}
-    slot_id: int = Field(ge=1)
+    slot_id: int = Field(ge=1, le=2**31 - 1)
 
 
 class StepState(BaseModel):
@@ -122,6 +122,8 @@ def slot_list(workflow: str) -> Response:
         raise NotFound("unknown_workflow")
     first = date.fromisoformat(request.args["from"])
     last = date.fromisoformat(request.args["to"])
+    if not (2000 <= first.year and last.year <= 2100):
+        raise Invalid(fields={"from": "invalid_date"})
     if last < first or last - first > timedelta(days=MAX_DAYS):
         raise Invalid(fields={"to": "bad_range"}, max=MAX_DAYS)
     out: list[SlotOut] = []

@@ -161,21 +161,41 @@ def answers_from_form(step: Params) -> dict[str, Any]:
     return out
 
 
+# Dates a page may be asked about (far-off years would overflow date arithmetic).
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+
+
+def _in_range(value: date) -> date:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise EngineError("bad_date")
+    return value
+
+
 def parse_month(text: str | None, default: date) -> date:
     if not text:
         return default.replace(day=1)
     try:
         year, month = (int(p) for p in text.split("-", 1))
-        return date(year, month, 1)
+        return _in_range(date(year, month, 1))
     except ValueError:
         raise EngineError("bad_date") from None
 
 
 def parse_day(text: str) -> date:
     try:
-        return date.fromisoformat(text)
+        return _in_range(date.fromisoformat(text))
     except ValueError:
         raise EngineError("bad_date") from None
+
+
+def parse_slot_id(text: str | None) -> int:
+    try:
+        value = int(text or "")
+    except ValueError:
+        raise Invalid(fields={"slot_id": "invalid"}) from None
+    if not 1 <= value <= 2**31 - 1:
+        raise Invalid(fields={"slot_id": "invalid"})
+    return value
 
 
 def month_grid(first: date) -> list[list[date | None]]:
@@ -304,10 +324,7 @@ def hold(workflow: str) -> Any:
     """Keep the chosen place for a few minutes and go to the details form. If the slot
     filled up meanwhile, the day is shown again with the nearest free times (409)."""
     spec, step = workflow_step(workflow)
-    try:
-        slot_id = int(request.form.get("slot_id", ""))
-    except ValueError:
-        raise Invalid(fields={"slot_id": "invalid"}) from None
+    slot_id = parse_slot_id(request.form.get("slot_id"))
     try:
         return _hold(spec, step, slot_id)
     except Conflict as exc:

@@ -25,6 +25,7 @@ from web.steps.booking import (
     month_context,
     parse_day,
     parse_month,
+    parse_slot_id,
     resolve,
     workflow_step,
 )
@@ -46,11 +47,7 @@ def reschedule(token: str) -> Any:
     case, booking = case_booking(token, "reschedule", "case")
     spec, step = bookings.step_of(env(), booking)
     if request.method == "POST":
-        try:
-            slot_id = int(request.form.get("slot_id", ""))
-        except ValueError:
-            raise Invalid(fields={"slot_id": "invalid"}) from None
-        bookings.reschedule(env(), booking, slot_id)
+        bookings.reschedule(env(), booking, parse_slot_id(request.form.get("slot_id")))
         db.session.commit()
         return redirect(url_for("booking.done", token=case_token(case)), 303)
     chosen = request.args.get("date")
