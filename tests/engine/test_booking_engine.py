@@ -216,3 +216,16 @@ def test_waitlist_only_for_full_slots(app: Flask) -> None:
         assert exc.value.code == "slot_not_full"
 
 
+
+
+def test_joining_the_same_waitlist_twice_is_refused(app: Flask) -> None:
+    with app.app_context():
+        sid = a_slot(app, 1)
+        spec, step = spec_step(app)
+        bookings.book(env(app), spec, step, sid, ANSWERS)
+        waitlist.join_waitlist(env(app), spec, step, sid, answers(1))
+        db.session.commit()
+        with pytest.raises(Conflict) as exc:
+            waitlist.join_waitlist(env(app), spec, step, sid,
+                                   {**answers(1), "email": "P1@example.jp"})
+        assert exc.value.code == "already_waiting"
