@@ -41,6 +41,40 @@ def staff_nav() -> dict[str, object]:
     return {"staff_nav": NAV}
 
 
+@bp.app_template_filter("answer")
+def answer_text(value: Any, field: Any = None) -> str:
+    """An answer as staff read it: choice labels, はい/いいえ, dates in 和暦 (and 西暦)."""
+    from datetime import date, datetime
+
+    from flask_babel import gettext
+
+    from engine.fields import to_wareki
+    from web.i18n import current_locale, local
+
+    loc = current_locale()
+    kind = getattr(field, "type", None)
+    values = value if isinstance(value, list) else [value]
+    if kind in ("choice", "select", "multichoice"):
+        labels = {c.value: c.label.get(loc) for c in field.choices}
+        values = [labels.get(str(v), v) for v in values]
+    elif kind == "yesno":
+        values = [gettext("Yes") if v == "yes" else gettext("No") for v in values]
+    elif kind == "consent":
+        values = [gettext("Agreed") if v else gettext("Not agreed") for v in values]
+    elif kind == "date" and isinstance(value, str):
+        try:
+            day = date.fromisoformat(value)
+            values = [f"{to_wareki(day)}（{value}）" if loc == "ja" else value]
+        except ValueError:
+            pass
+    elif isinstance(value, str) and len(value) >= 19 and value[10] == "T":
+        try:
+            values = [local(datetime.fromisoformat(value)).strftime("%Y-%m-%d %H:%M")]
+        except ValueError:
+            pass
+    return "、".join(str(v) for v in values if v is not None)
+
+
 @bp.get("/")
 @login_required
 def index() -> str:

@@ -97,3 +97,14 @@ def test_case_staff_page_renders_with_the_pinned_version(app, make_case, make_st
     assert resp.status_code == 200
     html = resp.get_data(as_text=True)
     assert "山田 花子" in html and "started" in html
+
+
+def test_case_staff_page_shows_labels_not_codes(app, make_case, make_staff, auth, client):
+    case_id = make_case(data={"questionnaire": {"first_pregnancy": "no", "agree": True,
+                                                "birth_date": "1998-04-01"}})
+    make_staff()
+    auth.login()
+    html = client.get(f"/staff/cases/{case_id}").get_data(as_text=True)
+    assert "いいえ" in html and "同意済み" in html
+    assert "平成10年4月1日（1998-04-01）" in html
+    assert ">no<" not in html and ">True<" not in html
