@@ -93,6 +93,7 @@ def deliver(ids: list[int]) -> int:
             outbox.record(session, row.id, row.attempts, outbox.Outcome(
                 "permanent", f"cannot build the message: {type(exc).__name__}: {exc}"[:500]),
                 now=now(), policy=rules)
+            _note_failure(session, row.id)
             continue
         jobs.append((row.id, row.attempts, row.to_addr, row.lease_until, mime))
     session.commit()  # the leases are taken before anything leaves; sending is outside
