@@ -84,6 +84,11 @@ class StepSpec(SpecModel):
         """Further problems only the step type can see, as (location, message)."""
         return ()
 
+    def workflows(self) -> Iterable[tuple[Loc, str]]:
+        """(location, workflow id) of other workflows this step leads to; checked once every
+        file has loaded."""
+        return ()
+
 
 class WorkflowSpec(SpecModel):
     id: Slug
@@ -346,6 +351,22 @@ def check_reference(spec: WorkflowSpec, index: int, ref: str,
     return None
 
 
+def _missing_workflows(specs: Mapping[str, WorkflowSpec]) -> list[Problem]:
+    out: list[Problem] = []
+    for spec in specs.values():
+        doc = None
+        for i, step in enumerate(spec.steps):
+            for loc, target in step.workflows():
+                if target in specs:
+                    continue
+                if doc is None:
+                    doc = YAML(typ="rt").load(io.StringIO(spec.source))
+                where = ("steps", _raw_index(doc.get("steps"), step.id, i)) + loc
+                out.append(Problem(spec.path, _line_of(doc, where),
+                                   f"{format_loc(where)}: no workflow {target!r}"))
+    return out
+
+
 @dataclass
 class Catalog:
     """The live workflows, plus every older version a case in flight still uses."""
@@ -387,6 +408,7 @@ class Catalog:
                     problems.extend(last_errors[f])
                 break
             pending = retry
+        problems.extend(_missing_workflows(specs))
         if problems:
             raise SpecError(problems)
         return cls(specs)

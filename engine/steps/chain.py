@@ -23,6 +23,9 @@ class Params(StepSpec):
     # Shown to the citizen on the source step's page, with the button to continue.
     offer: I18nText | None = None
 
+    def workflows(self) -> Iterable[tuple[Loc, str]]:
+        return [(("workflow",), self.workflow)]
+
     def check(self, workflow: WorkflowSpec) -> Iterable[tuple[Loc, str]]:
         if self.workflow == workflow.id:
             return [(("workflow",), "a workflow cannot chain to itself")]

@@ -158,3 +158,18 @@ def test_app_refuses_to_start_with_a_broken_workflow(tmp_path: Path, make_app):
         make_app(WORKFLOWS=[str(tmp_path)])
     assert "unknown step type 'bokking'" in str(info.value)
     assert "wf.yaml:5:" in str(info.value)
+
+
+def test_chain_to_a_workflow_that_does_not_exist(tmp_path: Path):
+    source = GOOD + """\
+  - id: next
+    type: chain
+    workflow: no-such-workflow
+    source: answers
+"""
+    (tmp_path / "wf.yaml").write_text(source, "utf-8")
+    with pytest.raises(SpecError) as info:
+        Catalog.load([tmp_path])
+    [problem] = info.value.problems
+    assert str(problem) == (f"{tmp_path}/wf.yaml:22: steps[2].workflow: "
+                            "no workflow 'no-such-workflow'")
