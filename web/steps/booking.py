@@ -398,8 +398,8 @@ def details(token: str) -> Any:
                 return redirect(url_for("booking.done", token=case_token(case)), 303)
             raise
     return render_template("steps/booking/details.html", spec=spec, step=step,
-                           booking=booking, values=values, errors=errors,
-                           form_key=new_form_key()), 422 if errors else 200
+                           booking=booking, values=values, errors=errors), (
+        422 if errors else 200)
 
 
 def case_token(case: Case) -> str:
