@@ -183,6 +183,7 @@ def serve(target: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], st
     proc = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "gunicorn"), "-w", str(WORKERS), "-k", "gthread",
          "--threads", str(THREADS), "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+         "--timeout", "120",
          target], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -211,9 +212,12 @@ async def drive(requests: list[tuple[str, dict[str, Any] | None]]) -> dict[str, 
             while queue:
                 url, body = queue.pop()
                 t0 = time.perf_counter()
-                resp = await client.post(url, json=body)
+                try:
+                    status = (await client.post(url, json=body)).status_code
+                except httpx.TransportError:
+                    status = 0  # connection dropped: counted, never hidden
                 latencies.append(time.perf_counter() - t0)
-                codes[resp.status_code] = codes.get(resp.status_code, 0) + 1
+                codes[status] = codes.get(status, 0) + 1
 
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(CLIENTS)))
