@@ -91,3 +91,25 @@ def axe(page: Any) -> Callable[[], list[dict[str, Any]]]:
         assert summary == [], "accessibility violations:\n" + "\n".join(summary)
         return result
     return check
+
+
+@pytest.fixture
+def sink() -> Any:
+    """An SMTP server on loopback that keeps what the app sends it."""
+    from tests.browser.flagship import Sink
+
+    s = Sink()
+    yield s
+    s.controller.stop()
+
+
+@pytest.fixture
+def server(make_app: Any, sink: Any) -> Any:
+    """The app, sending real email to ``sink``, behind a live server."""
+    app = make_app(WTF_CSRF_ENABLED=True, SMTP_HOST="127.0.0.1", SMTP_PORT=sink.port,
+                   SMTP_TLS="none")
+    live = LiveServer(app)
+    yield live
+    live.stop()
+
+
