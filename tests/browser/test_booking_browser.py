@@ -94,7 +94,8 @@ def test_english_calendar_on_a_phone(page: Any, live_server: Any, shot: Any) -> 
     assert link.count() == 1
     shot("event-month-en")
     link.click()
-    page.get_by_role("button", name="Sat 13 Feb 10:00–12:00 20 places left").wait_for()
+    page.get_by_role("button", name="Sat 13 Feb 10:00–12:00 Morning session 20 places left"
+                     ).wait_for()
     shot("event-day-en")
 
 

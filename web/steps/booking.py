@@ -262,10 +262,18 @@ def month_label(first: date) -> str:
     return format_date(first, "y年M月" if current_locale() == "ja" else "MMMM y")
 
 
+def event_title(step: Params, start: datetime) -> str:
+    """The title of the one-off event starting at ``start`` (e.g. 午前の部), if any."""
+    for ev in step.schedule.events:
+        if ev.start == start and ev.title:
+            return text(ev.title)
+    return ""
+
+
 @bp.app_context_processor
 def helpers() -> dict[str, Any]:
     return {"booking_text": text, "date_label": date_label, "long_date": long_date,
-            "time_label": time_label, "month_label": month_label}
+            "time_label": time_label, "month_label": month_label, "event_title": event_title}
 
 
 # --- choosing a time ------------------------------------------------------------------------
