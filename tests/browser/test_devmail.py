@@ -39,6 +39,13 @@ def test_dev_mail_page_lists_the_booking_email_and_its_links_work(
     links = body.get_by_role("link")
     assert links.count() == 4
     shot("message")
+    html_url = page.get_by_role("link", name="HTML版を開く").get_attribute("href")
+    message_url = page.url
+    page.goto(live_server.url + html_url)  # the HTML part, as a mail client shows it
+    page.get_by_role("link", name="アンケートに回答する").wait_for()
+    shot("html")
+    page.goto(message_url)
+    links = page.locator("pre.mail-body").get_by_role("link")
     links.first.click()  # the questionnaire, prefilled from the booking
     page.wait_for_load_state()
     assert page.url.startswith(live_server.url + "/f/")
