@@ -258,3 +258,47 @@ def test_flagship_confirmation_in_english(app: Flask) -> None:
     assert "Where: City Health Center, 2nd floor" in row.body_text
     assert row.body_html and '<html lang="en">' in row.body_html
     assert row.body_html.count('href="http://localhost/') == 4
+
+
+def test_submitted_form_sends_only_its_own_notify(make_app: Any, tmp_path: Path) -> None:
+    from engine import runtime
+    from web import links
+
+    source = TEST_WORKFLOW + """\
+  - id: q
+    type: form
+    sections:
+      - id: s
+        fields:
+          - {id: note, type: text, label: メモ}
+  - id: q2
+    type: form
+    sections:
+      - id: s
+        fields:
+          - {id: other, type: text, label: 別の回答}
+  - id: thanks
+    type: notify
+    on: [submitted]
+    source: q
+    to: visit.email
+    subject: 回答ありがとうございました
+    template: mail/thanks
+    links: [q]
+"""
+    templates = {**TEMPLATES, "mail/thanks.ja.txt": "{{ answers.q.note }} / {{ links.q }}\n"}
+    app = make_app(WORKFLOWS=[str(write_workflow(tmp_path / "wf", source, templates))])
+    case_id = book(app, workflow="mailtest", answers={"name": "A", "email": "a@example.jp"})
+    with app.test_request_context():
+        from engine.models import Case
+
+        case = db.session.get(Case, case_id)
+        runtime.set_step_data(db.session, case, "q", {"note": "よろしく"})
+        ctx = runtime.context(db.session, app.extensions["catalog"], case, actor="citizen",
+                              now=NOW, settings=app.config, links=links.link)
+        runtime.apply(ctx, "submitted", step="q2")  # another form: not this email
+        runtime.apply(ctx, "submitted", step="q")
+        db.session.commit()
+    thanks = messages(app, step_id="thanks")
+    assert len(thanks) == 1 and thanks[0].body_text.startswith("よろしく / http://localhost/f/")
+    assert [m.step_id for m in messages(app)] == ["mail", "thanks"]  # booked: not thanked
