@@ -282,7 +282,11 @@ def helpers() -> dict[str, Any]:
 def start(workflow: str) -> str:
     """The month view: which dates have places left."""
     spec, step = workflow_step(workflow)
-    today = slots.local_date(slots.window(step, now())[0])
+    lo, hi = slots.window(step, now())
+    today = slots.local_date(lo)
+    upcoming = [ev.start for ev in step.schedule.events if lo <= ev.start <= hi]
+    if upcoming and not step.schedule.weekly:  # an event: open at its month, not today's
+        today = slots.local_date(min(upcoming))
     first = parse_month(request.args.get("month"), today)
     context = month_context(spec, step, first, "booking.day", workflow=spec.id)
     db.session.commit()  # slots materialised for this month (no case changes on a GET)
