@@ -14,6 +14,7 @@ import logging
 import smtplib
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -51,6 +52,25 @@ def build(message: Message, *, sender: str, now: datetime) -> EmailMessage:
             mime.add_attachment(data, maintype=maintype, subtype=subtype,
                                 filename=item["filename"], params=extra)
     return mime
+
+
+@dataclass
+class Pacer:
+    """At most ``rate`` sends per second from this process: mail providers limit senders
+    (Amazon SES 1–14/s, Exchange Online a few connections), so a worker must not burst. With
+    several workers, give each its share."""
+
+    rate: float
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    _next: float = 0.0
+
+    def wait(self) -> None:
+        now = self.clock()
+        if self._next > now:
+            self.sleep(self._next - now)
+            now = self._next
+        self._next = now + 1 / self.rate
 
 
 class Transport(Protocol):

@@ -36,6 +36,7 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("sending", "temporary"): "retry",
     ("sending", "permanent"): "failed",
     ("sending", "give_up"): "failed",
+    ("sending", "release"): "queued",  # claimed but never started: not an attempt
 }
 # session.info key: ids of rows queued in the current transaction, dispatched after commit.
 NEW_IDS = "outbox_new_ids"
@@ -156,6 +157,17 @@ def record(session: Session, message_id: int, attempt: int, outcome: Outcome, *,
         update(Message).where(Message.id == message_id, Message.status == "sending",
                               Message.attempts == attempt).values(**values))
     return status if int(getattr(result, "rowcount", 0) or 0) == 1 else None
+
+
+def release(session: Session, message_id: int, attempt: int) -> bool:
+    """Give back a claim whose send was never started (its lease would have run out first):
+    the message is queued again, and the attempt does not count."""
+    result = session.execute(
+        update(Message).where(Message.id == message_id, Message.status == "sending",
+                              Message.attempts == attempt)
+        .values(status=next_state(TRANSITIONS, "sending", "release"), attempts=attempt - 1,
+                lease_until=None))
+    return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
 def due(session: Session, *, now: datetime, grace: timedelta, limit: int = 500) -> list[int]:

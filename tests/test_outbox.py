@@ -225,3 +225,46 @@ def test_two_deliveries_claiming_at_once_send_once(app: Flask) -> None:
         assert result == [None]
         db.session.expire_all()
         assert db.session.get(Message, mid).attempts == 1
+
+
+def test_pacer_spaces_sends_to_the_rate() -> None:
+    from engine.mailer import Pacer
+
+    clock = [100.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(round(seconds, 6))
+        clock[0] += seconds
+
+    pacer = Pacer(rate=2.0, clock=lambda: clock[0], sleep=sleep)
+    for _ in range(4):
+        pacer.wait()
+    assert slept == [0.5, 0.5, 0.5]
+    clock[0] += 10  # idle for a while: no catching up in a burst
+    pacer.wait()
+    pacer.wait()
+    assert slept[-1] == 0.5 and len(slept) == 4
+
+
+def test_a_claim_given_back_is_queued_again_without_counting(app: Flask) -> None:
+    with app.app_context():
+        mid = queue()
+        row = outbox.claim(db.session, mid, now=NOW, policy=POLICY)
+        assert row is not None and outbox.release(db.session, mid, 1)
+        db.session.expire_all()
+        row = db.session.get(Message, mid)
+        assert (row.status, row.attempts, row.lease_until) == ("queued", 0, None)
+        assert not outbox.release(db.session, mid, 1)  # not ours any more
+
+
+def test_a_send_that_could_outlive_its_lease_is_not_started(make_app: Any) -> None:
+    # 0.4 messages/s: the second send of the task would start 2.5 s after the claim, past
+    # half of a 2 s lease, so it is given back for the sweep instead.
+    app = make_app(MAIL_LEASE_SECONDS=2, MAIL_MAX_PER_SECOND=0.4)
+    with app.app_context():
+        first, second = queue("first"), queue("second")
+        db.session.commit()  # delivered in-process, one task with both ids
+        db.session.expire_all()
+        rows = [db.session.get(Message, first), db.session.get(Message, second)]
+        assert [(r.status, r.attempts) for r in rows] == [("sent", 1), ("queued", 0)]

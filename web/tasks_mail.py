@@ -30,6 +30,7 @@ from web.extensions import db
 log = structlog.get_logger()
 CHUNK = 50  # ids per task: small enough that a killed worker strands few leases
 _transports: dict[tuple[Any, ...], mailer.Transport] = {}
+_pacers: dict[float, mailer.Pacer] = {}
 
 SETTINGS: dict[str, tuple[type, Any]] = {
     "MAIL_LEASE_SECONDS": (int, 300),
@@ -39,6 +40,7 @@ SETTINGS: dict[str, tuple[type, Any]] = {
     "MAIL_RETRY_SECONDS": (int, 60),
     "MAIL_REMINDER_SECONDS": (float, 300.0),
     "SMTP_TIMEOUT": (float, 30.0),
+    "MAIL_MAX_PER_SECOND": (float, 0.0),  # 0: no limit
 }
 
 
@@ -53,7 +55,7 @@ def configure(app: Flask) -> None:
         raw = os.environ.get(name)
         try:
             value = kind(raw) if raw not in (None, "") else default
-            if value <= 0:
+            if value < 0 or (value == 0 and default != 0):
                 raise ValueError
         except ValueError:
             problems.append(f"{name} must be a positive number, got {raw!r}")
@@ -79,6 +81,13 @@ def transport() -> mailer.Transport:
     return _transports[key]
 
 
+def pacer() -> mailer.Pacer | None:
+    rate = float(current_app.config["MAIL_MAX_PER_SECOND"])
+    if rate <= 0:
+        return None
+    return _pacers.setdefault(rate, mailer.Pacer(rate))
+
+
 @shared_task(name="mail.deliver", ignore_result=True)
 def deliver(ids: list[int]) -> int:
     """Claim the messages in one transaction, then send and record them one by one (each
@@ -101,9 +110,15 @@ def deliver(ids: list[int]) -> int:
         session.expunge(row)  # keep later commits from expiring the whole batch each time
     # A send may take up to SMTP_TIMEOUT: never start one that could outlive the lease.
     margin = min(timedelta(seconds=float(c["SMTP_TIMEOUT"])), rules.lease / 2)
+    pace = pacer()
     for message_id, attempt, to, lease_until, mime in jobs:
+        if pace is not None:
+            pace.wait()
         if lease_until is None or now() + margin >= lease_until:
-            continue  # too late to finish inside the lease: the sweep will dispatch it again
+            # Too late to finish inside the lease: give the claim back for the sweep.
+            outbox.release(session, message_id, attempt)
+            session.commit()
+            continue
         outcome = transport().send(mime, to)
         status = outbox.record(session, message_id, attempt, outcome, now=now(), policy=rules)
         if status == "failed":
