@@ -40,8 +40,12 @@ migration: $(STAMP)
 	DATABASE_URL=sqlite:///$(CURDIR)/instance/migration.db $(FLASK) db migrate -m "initial schema" --rev-id 0001
 	rm -f instance/migration.db
 
+# Each prints its figures beside a bare Flask + SQLAlchemy (or smtplib) baseline in the same run.
 bench: $(STAMP)
 	$(BIN)/python bench/booking.py
+	$(BIN)/python bench/email.py
+	$(BIN)/python bench/forms.py
+	$(BIN)/python bench/checkin.py
 
 clean:
 	rm -rf $(VENV) instance test-artifacts
