@@ -69,7 +69,17 @@ def step_of(env: Env, booking: Booking) -> tuple[WorkflowSpec, Params]:
 
 def bookable_slot(env: Env, spec: WorkflowSpec, step: Params, slot_id: int) -> Slot:
     """The slot, if a citizen may book it now (not full: that is for ``take`` to find)."""
-    slot = env.session.get(Slot, slot_id)
+    return _bookable(env, spec, step, slot_id)[0]
+
+
+def _bookable(env: Env, spec: WorkflowSpec, step: Params, slot_id: int) -> tuple[Slot, int]:
+    """The slot and its count of expired holds, read in one round trip."""
+    stale = (select(func.count(Booking.id)).where(
+        Booking.slot_id == Slot.id, Booking.status == "held",
+        Booking.hold_expires_at <= env.now).correlate(Slot).scalar_subquery())
+    row = env.session.execute(select(Slot, stale).where(Slot.id == slot_id)
+                              .execution_options(populate_existing=True)).first()
+    slot = row[0] if row else None
     if slot is None or slot.workflow_id != spec.id or slot.step_id != step.id:
         raise NotFound("unknown_slot")
     first, last = slots.window(step, env.now)
@@ -83,20 +93,15 @@ def bookable_slot(env: Env, spec: WorkflowSpec, step: Params, slot_id: int) -> S
     if slot.closed or (not is_event and slots.closed_day(step.schedule,
                                                         slots.local_date(slot.starts_at))):
         raise Conflict("slot_closed")
-    return slot
+    return slot, int(row[1] or 0) if row else 0
 
 
-def _fail_fast_if_full(env: Env, slot: Slot) -> None:
-    """Refuse a slot that is full as read, with no stale hold to reclaim, before writing
+def _fail_fast_if_full(slot: Slot, stale: int) -> None:
+    """Refuse a slot that is full as read, with no expired hold to reclaim, before writing
     anything: in a sell-out most requests end here. Only an optimisation — the conditional
     UPDATE in ``_take`` is what decides."""
-    if slot.booked < slot.capacity and not slot.closed:
-        return
-    stale = env.session.scalar(select(func.count(Booking.id)).where(
-        Booking.slot_id == slot.id, Booking.status == "held",
-        Booking.hold_expires_at <= env.now))
-    if not stale:
-        raise Conflict("slot_closed" if slot.closed else "slot_full", slot_id=slot.id)
+    if slot.booked >= slot.capacity and not stale:
+        raise Conflict("slot_full", slot_id=slot.id)
 
 
 def _take(env: Env, slot: Slot) -> None:
@@ -195,8 +200,8 @@ def _start_case(env: Env, spec: WorkflowSpec, locale: str) -> Case:
 def hold(env: Env, spec: WorkflowSpec, step: Params, slot_id: int, *,
          locale: str = "ja") -> Booking:
     """Keep a place for ``hold_minutes`` while the citizen fills in the details (a new case)."""
-    slot = bookable_slot(env, spec, step, slot_id)
-    _fail_fast_if_full(env, slot)
+    slot, stale = _bookable(env, spec, step, slot_id)
+    _fail_fast_if_full(slot, stale)
     case = _start_case(env, spec, locale)
     booking = Booking(case=case, workflow_id=spec.id, step_id=step.id, slot_id=slot.id,
                       status="held", created_at=env.now,
@@ -238,8 +243,8 @@ def book(env: Env, spec: WorkflowSpec, step: Params, slot_id: int,
     writes what the caller adds to the same transaction (links) before the place is taken."""
     values = _validate(step, answers, None)
     key = email_key(step, values)
-    slot = bookable_slot(env, spec, step, slot_id)
-    _fail_fast_if_full(env, slot)
+    slot, stale = _bookable(env, spec, step, slot_id)
+    _fail_fast_if_full(slot, stale)
     _check_person(env, spec, step, key)
     case = _start_case(env, spec, locale)
     _store(env.session, case, step, slot, values)
