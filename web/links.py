@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from engine import tokens
 from engine.models import Case
-from web.context import external_url, now, token_key
+from web.context import catalog, external_url, now, token_key
 from web.extensions import db
 
 
@@ -36,6 +36,9 @@ def link(case: Case, kind: str) -> str:
     """An absolute URL of ``kind`` for ``case``, with a new token in its path."""
     spec_kind = KINDS.get(kind)
     if spec_kind is None:
+        spec = catalog().for_case(db.session, case.workflow_id, case.workflow_version)
+        if kind not in {s.id for s in spec.steps if s.type == "form"}:
+            raise ValueError(f"unknown link kind {kind!r} for workflow {spec.id!r}")
         spec_kind = LinkKind(f"form:{kind}", FORM_ENDPOINT)
     token = tokens.issue(db.session, case, spec_kind.purpose, key=token_key(), now=now(),
                          ttl=spec_kind.ttl)
