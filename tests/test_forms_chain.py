@@ -68,7 +68,8 @@ def test_continue_opens_the_next_form_prefilled_from_the_parent(app, client, mak
     pdf = auth.client.get(f"/staff/cases/{child.id}/documents/shinseisho.pdf")
     assert pdf.status_code == 200
     text, fonts = pdf_text(pdf.data, tmp_path)
-    for expected in ("髙𠮷 花子", "平成10年4月1日", "令和9年6月20日", "守口銀行", "タカヨシ ハナコ"):
+    for expected in ("髙𠮷 花子", "平成10年4月1日", "令和9年6月20日", "守口銀行",
+                     "タカヨシ ハナコ"):
         assert expected in text, expected
     assert "1 2 3 4 5 6 7" in text.replace("  ", " ") or "1234567" in text.replace(" ", "")
     assert all_embedded(fonts)
