@@ -24,7 +24,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -182,27 +181,13 @@ def _check_person(env: Env, spec: WorkflowSpec, step: Params, key: str | None,
 
 # --- citizen operations ---------------------------------------------------------------------
 
-def _start_case(env: Env, spec: WorkflowSpec, locale: str) -> Case:
-    """``runtime.start_case``, after recording the spec's version with ON CONFLICT DO NOTHING:
-    the first bookings of a new version arrive together (an announcement), and a plain
-    INSERT of the version row would fail all but one of them with a unique violation."""
-    from engine.models import WorkflowVersion
-
-    dialect = env.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    env.session.execute(insert(WorkflowVersion).values(
-        workflow_id=spec.id, version=spec.version, path=spec.path, source=spec.source,
-        assets=dict(spec.texts), created_at=env.now,
-    ).on_conflict_do_nothing(index_elements=["workflow_id", "version"]))
-    return runtime.start_case(env.session, spec, actor=env.actor, now=env.now, locale=locale)
-
-
 def hold(env: Env, spec: WorkflowSpec, step: Params, slot_id: int, *,
          locale: str = "ja") -> Booking:
     """Keep a place for ``hold_minutes`` while the citizen fills in the details (a new case)."""
     slot, stale = _bookable(env, spec, step, slot_id)
     _fail_fast_if_full(slot, stale)
-    case = _start_case(env, spec, locale)
+    case = runtime.start_case(env.session, spec, actor=env.actor, now=env.now,
+                              locale=locale)
     booking = Booking(case=case, workflow_id=spec.id, step_id=step.id, slot_id=slot.id,
                       status="held", created_at=env.now,
                       hold_expires_at=env.now + timedelta(minutes=step.hold_minutes))
@@ -246,7 +231,8 @@ def book(env: Env, spec: WorkflowSpec, step: Params, slot_id: int,
     slot, stale = _bookable(env, spec, step, slot_id)
     _fail_fast_if_full(slot, stale)
     _check_person(env, spec, step, key)
-    case = _start_case(env, spec, locale)
+    case = runtime.start_case(env.session, spec, actor=env.actor, now=env.now,
+                              locale=locale)
     _store(env.session, case, step, slot, values)
     booking = Booking(case=case, workflow_id=spec.id, step_id=step.id, slot_id=slot.id,
                       status="confirmed", email_key=key, created_at=env.now,

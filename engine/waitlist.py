@@ -15,7 +15,6 @@ from sqlalchemy import func, select, update
 from engine import capacity, runtime, slots
 from engine.bookings import (
     Env,
-    _start_case,
     _validate,
     bookable_slot,
     confirm,
@@ -58,7 +57,7 @@ def join_waitlist(env: Env, spec: WorkflowSpec, step: Params, slot_id: int,
                    WaitlistEntry.status.in_(("waiting", "offered")),
                    func.lower(Case.data[step.id][step.email_field() or ""].as_string()) == key)):
         raise Conflict("already_waiting")
-    case = _start_case(env, spec, locale)
+    case = runtime.start_case(env.session, spec, actor=env.actor, now=env.now, locale=locale)
     runtime.set_step_data(env.session, case, step.id, values)
     entry = WaitlistEntry(slot_id=slot.id, case=case, step_id=step.id, status="waiting",
                           created_at=env.now)

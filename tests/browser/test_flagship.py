@@ -13,6 +13,7 @@ from typing import Any
 
 import PIL.Image
 import zxingcpp
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from tests.browser.conftest import ARTIFACTS
@@ -74,6 +75,7 @@ def test_book_answer_scan_at_the_counter_and_print(page: Any, server: Any, sink:
     page.locator("input[name=password]").press("Enter")
     page.wait_for_url("**/staff/")
     page.goto(url + "/staff/checkin")
+    expect(page.locator("#payload")).to_be_focused()  # ready for the scanner
     page.keyboard.type(payload)  # the handheld scanner types into the focused field
     page.keyboard.press("Enter")
     result = page.locator(".scan-result").filter(has_text="受付しました")
