@@ -15,9 +15,17 @@ What a template may use:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import ChainableUndefined, TemplateError, TemplateSyntaxError, meta, nodes
+from jinja2 import (
+    ChainableUndefined,
+    Template,
+    TemplateError,
+    TemplateSyntaxError,
+    meta,
+    nodes,
+)
 from jinja2.sandbox import SandboxedEnvironment
 
 BOOKING_KEYS = ("when", "date", "start", "end", "counter_name", "location", "hold_until")
@@ -109,5 +117,11 @@ def _check_path(names: tuple[str, ...], links: set[str], has_booking: bool,
     return None
 
 
+@lru_cache(maxsize=256)
+def _compiled(source: str, html: bool) -> Template:
+    """Templates are immutable text of a pinned workflow version: compile each once."""
+    return _env(html).from_string(source)
+
+
 def render(source: str, *, html: bool, variables: Mapping[str, Any]) -> str:
-    return _env(html).from_string(source).render(**variables)
+    return _compiled(source, html).render(**variables)

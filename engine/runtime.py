@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from engine.errors import InvalidTransition
@@ -86,6 +87,13 @@ class Context:
     links: Callable[[str], str] | None = None
 
 
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_created_cases(session: Session) -> None:
+    """Once committed, a case created in the transaction is visible to others again."""
+    session.info.pop("cases_created", None)
+
+
 def new_reference() -> str:
     """A short public case number for people to read out (no secret; 40 random bits)."""
     alphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -104,6 +112,7 @@ def start_case(session: Session, spec: WorkflowSpec, *, actor: str, now: datetim
                 created_at=now, updated_at=now)
     session.add(case)
     session.flush()
+    session.info.setdefault("cases_created", set()).add(case.id)
     if poster_id is not None:
         detail = {**(detail or {}), "poster_id": poster_id}
     _append(session, case, None, "started", actor, now, detail)
@@ -137,7 +146,9 @@ def set_step_data(session: Session, case: Case, step: str, values: Mapping[str, 
     The answers of all steps are one JSON value, so the case row is re-read under a lock
     first (PostgreSQL; SQLite transactions are exclusive already): a booking rescheduled while
     the questionnaire is sent must not write back a stale copy of the other step's answers."""
-    if case.id is not None and session.get_bind().dialect.name == "postgresql":
+    created_here = case.id in session.info.get("cases_created", ())  # no one else sees it yet
+    if (case.id is not None and not created_here
+            and session.get_bind().dialect.name == "postgresql"):
         session.flush()
         session.refresh(case, ["data"], with_for_update=True)
     data = dict(case.data or {})
@@ -159,7 +170,6 @@ def _append(session: Session, case: Case, step: str | None, event: str, actor: s
     row = CaseEvent(case=case, step_id=step, event=event, actor=actor, at=now,
                     detail=dict(detail or {}))
     case.updated_at = now
-    session.add(row)
-    session.flush()
+    session.add(row)  # written with the rest of the transaction, in one multi-row INSERT
     return row
 

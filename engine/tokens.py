@@ -79,9 +79,10 @@ def check_tag(key: bytes, purpose: str, text: str) -> str | None:
 def issue(session: Session, case: Case, purpose: str, *, key: bytes, now: datetime,
           ttl: timedelta | None = None) -> str:
     token = make(key, purpose)
+    # No flush: a booking issues several links, and the unit of work writes them in one
+    # multi-row INSERT at the next flush (a lookup in the same transaction autoflushes).
     session.add(Token(case=case, purpose=purpose, token_hash=_hash(purpose, token),
                       created_at=now, expires_at=now + ttl if ttl else None))
-    session.flush()
     return token
 
 
