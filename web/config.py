@@ -96,6 +96,15 @@ def load(instance_path: str, env: dict[str, str] | None = None) -> dict[str, Any
     if production and "MAIL_FROM" not in env:
         problems.append("MAIL_FROM is required in production (the sender of citizens' emails)")
 
+    try:
+        no_show_grace = int(env.get("NO_SHOW_GRACE_MINUTES", "30"))
+        if no_show_grace < 0:
+            raise ValueError
+    except ValueError:
+        problems.append("NO_SHOW_GRACE_MINUTES must be a whole number of minutes, got "
+                        f"{env.get('NO_SHOW_GRACE_MINUTES')!r}")
+        no_show_grace = 30
+
     if problems:
         raise ConfigError(problems)
 
@@ -113,6 +122,7 @@ def load(instance_path: str, env: dict[str, str] | None = None) -> dict[str, Any
         "SMTP_PASSWORD": env.get("SMTP_PASSWORD") or None,
         "SMTP_TLS": smtp_tls,
         "MAIL_FROM": mail_from,
+        "NO_SHOW_GRACE_MINUTES": no_show_grace,
         "WORKFLOWS": [p for p in env.get("WORKFLOWS_DIR", str(ROOT / "workflows")).split(
             os.pathsep) if p],
         "SESSION_COOKIE_SECURE": secure,

@@ -56,3 +56,10 @@ def test_app_refuses_to_start_with_bad_production_settings(tmp_path):
     assert "The app cannot start: invalid settings:" in result.stderr
     assert "DATABASE_URL is required in production" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_no_show_grace_from_the_environment(tmp_path):
+    assert config.load(str(tmp_path), env={"NO_SHOW_GRACE_MINUTES": "45"})[
+        "NO_SHOW_GRACE_MINUTES"] == 45
+    with pytest.raises(config.ConfigError, match="NO_SHOW_GRACE_MINUTES"):
+        config.load(str(tmp_path), env={"NO_SHOW_GRACE_MINUTES": "soon"})
