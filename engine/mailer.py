@@ -138,6 +138,13 @@ class SmtpTransport:
     def send(self, mime: EmailMessage, to: str) -> Outcome:
         try:
             conn = self._connection()
+        except (smtplib.SMTPException, OSError) as exc:
+            # Connecting, TLS or login failed: the server or the settings are at fault, not
+            # this message, so it waits for the next attempt instead of failing for good.
+            self.close()
+            return Outcome("temporary", f"connection: {type(exc).__name__}: {exc}"[:500],
+                           self.name)
+        try:
             conn.send_message(mime, to_addrs=[to])
         except (smtplib.SMTPNotSupportedError, UnicodeError) as exc:
             # e.g. a non-ASCII address and a server without SMTPUTF8: retrying won't help
