@@ -82,6 +82,10 @@ def test_full_slot_is_409_and_nothing_written(app: Flask, client: Any) -> None:
     assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "slot_full"
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Case)) == 1
+    # The nearest free slots are offered, as on the booking pages.
+    alternatives = resp.get_json()["error"]["alternatives"]
+    assert alternatives and all(a["slot_id"] != sid and a["remaining"] > 0 for a in alternatives)
+    assert all(a["start"].endswith("+09:00") for a in alternatives)
 
 
 def test_field_errors_are_422_in_the_users_language(app: Flask, client: Any) -> None:

@@ -41,7 +41,9 @@ def field_messages(fields: Mapping[str, Any]) -> dict[str, str]:
 
 def error_response(status: int, code: str, *, fields: Mapping[str, Any] | None = None,
                    params: Mapping[str, Any] | None = None,
-                   headers: Mapping[str, str] | None = None) -> Response:
+                   headers: Mapping[str, str] | None = None,
+                   extra: Mapping[str, Any] | None = None) -> Response:
+    """``extra`` adds keys to a JSON error (e.g. the free slots offered with ``slot_full``)."""
     db.session.rollback()
     text = messages.message(code, params) if messages.known(code) else messages.message(
         HTTP_CODES.get(status, "error"), params)
@@ -49,6 +51,7 @@ def error_response(status: int, code: str, *, fields: Mapping[str, Any] | None =
         body: dict[str, Any] = {"code": code, "message": text}
         if fields:
             body["fields"] = field_messages(fields)
+        body.update(extra or {})
         resp = jsonify({"error": body})
     else:
         resp = Response(render_template("errors/error.html", status=status, code=code,

@@ -18,13 +18,14 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.routing import BuildError
 
 from engine import bookings, slots, tokens
-from engine.errors import Invalid, NotFound
-from engine.models import Booking, Case, CaseEvent
+from engine.errors import Conflict, Invalid, NotFound
+from engine.models import Booking, Case, CaseEvent, Slot
 from web import links
 from web.api import bp, spec
 from web.context import catalog, external_url, now, token_key
+from web.errors import error_response
 from web.extensions import db
-from web.i18n import current_locale
+from web.i18n import TZ, current_locale
 from web.steps.booking import env, resolve
 
 MAX_DAYS = 92
@@ -178,12 +179,28 @@ def book(workflow: str) -> Response:
         bookings.book(env(), spec_, step, int(payload["slot_id"]),
                       payload.get("answers") or {}, locale=current_locale(), prepare=prepare)
         return _created(out[0])
+    except Conflict as exc:
+        if exc.code != "slot_full":
+            raise
+        return _slot_full(spec_, step, int(payload["slot_id"]))
     except IntegrityError:
         db.session.rollback()
         done = bookings.replayed(db.session, scope, key) if key else None
         if done is None or not done.case_id:
             raise
         return _created(_issue(db.session.get(Case, done.case_id)))
+
+
+def _slot_full(spec_: Any, step: Any, slot_id: int) -> Response:
+    """409 ``slot_full`` with the nearest free slots, as the booking pages offer them.
+    error_response rolls back whatever the attempt wrote, after these reads."""
+    slot = db.session.get(Slot, slot_id)
+    around = slot.starts_at if slot is not None else now()
+    free = slots.open_near(db.session, spec_, step, around, now=now(), exclude=slot_id)
+    alternatives = [{"slot_id": f.id, "start": f.starts_at.astimezone(TZ).isoformat(),
+                     "end": f.ends_at.astimezone(TZ).isoformat(), "remaining": f.remaining}
+                    for f in free]
+    return error_response(409, "slot_full", extra={"alternatives": alternatives})
 
 
 def _case(token: str) -> Case:
