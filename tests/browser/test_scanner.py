@@ -227,3 +227,22 @@ def test_day_list_and_queue_and_live_display(page: Any, live_server: Any, make_s
     display.close()
     page.goto(live_server.url + "/queue/hoken-center")
     axe()
+
+
+def test_scanner_that_ends_with_tab(page: Any, live_server: Any, make_staff: Any) -> None:
+    """A scanner set to send Tab after the code checks in like Enter; an empty field still
+    lets a keyboard user tab away (no keyboard trap)."""
+    app = live_server.app
+    make_staff("desk@example.jp")
+    ticket = make_ticket(app)
+    at(app, VISIT + timedelta(minutes=3))
+    sign_in(page, live_server.url)
+    page.goto(live_server.url + "/staff/checkin")
+    expect(page.locator("#payload")).to_be_focused()
+    page.keyboard.press("Tab")  # empty: focus moves on
+    expect(page.locator("#payload")).not_to_be_focused()
+    page.locator("#payload").focus()
+    page.keyboard.type(ticket.token)
+    page.keyboard.press("Tab")
+    page.locator(".scan-result", has_text="受付しました").wait_for()
+    expect(page.locator("#payload")).to_be_focused()

@@ -82,6 +82,17 @@
     window.setTimeout(function () { if (input.value.trim()) send(input.value); }, 0);
   });
 
+  // Some scanners end a scan with Tab instead of Enter: send a complete code (35 characters,
+  // engine/tokens.py) rather than let focus leave. An empty or partial field tabs as usual,
+  // so keyboard users are never trapped.
+  input.addEventListener("keydown", function (event) {
+    if (event.key !== "Tab" || event.shiftKey || event.isComposing) return;
+    if (input.value.replace(/[\s\-\u30fc\uff0d]/g, "").length >= 35) {
+      event.preventDefault();
+      send(input.value);
+    }
+  });
+
   // -- camera -------------------------------------------------------------------------
   var button = document.getElementById("camera-button");
   var box = document.getElementById("camera");
