@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import secrets
 import unicodedata
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -98,6 +99,16 @@ def resolve(session: Session, text: str, purpose: str, *, key: bytes, now: datet
     if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
         raise Gone("link_expired")
     return row
+
+
+def resolve_any(session: Session, text: str, purposes: Iterable[str], *, key: bytes,
+                now: datetime) -> Token:
+    """Like ``resolve`` for a link that may carry any of ``purposes`` (a case token or a
+    step's own): the tag tells which, so there is still one lookup at most."""
+    for purpose in purposes:
+        if check_tag(key, purpose, text) is not None:
+            return resolve(session, text, purpose, key=key, now=now)
+    raise Forged()
 
 
 def revoke(session: Session, case: Case, purpose: str, *, now: datetime) -> int:

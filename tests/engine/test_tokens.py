@@ -100,3 +100,22 @@ def test_expired_revoked_and_unknown(app, make_case):
         with pytest.raises(NotFound):
             tokens.resolve(db.session, never_issued, "cancel", key=KEY, now=NOW)
         assert runtime  # imported for symmetry with other engine tests
+
+
+def test_resolve_any_picks_the_purpose_by_its_tag_without_extra_lookups(app, make_case):
+    case_id = make_case()
+    with app.app_context():
+        from engine.models import Case
+        case = db.session.get(Case, case_id)
+        token = tokens.issue(db.session, case, "form:questionnaire", key=KEY, now=NOW)
+        db.session.commit()
+        statements: list[str] = []
+        event.listen(db.engine, "before_cursor_execute",
+                     lambda *a: statements.append(a[2]) if "token" in a[2] else None)
+        row = tokens.resolve_any(db.session, token, ["case", "form:questionnaire"], key=KEY,
+                                 now=NOW)
+        assert row.purpose == "form:questionnaire" and len(statements) == 1
+        with pytest.raises(tokens.Forged):
+            tokens.resolve_any(db.session, tokens.make(OTHER, "case"),
+                               ["case", "form:questionnaire"], key=KEY, now=NOW)
+        assert len(statements) == 1

@@ -88,11 +88,8 @@ def _commit_or_replay(scope: str, key: str | None) -> Response | None:
 
 
 def _case_for(token: str, step_id: str) -> Case:
-    key = token_key()
-    for purpose in ("case", f"form:{step_id}"):
-        if tokens.check_tag(key, purpose, token):
-            return tokens.resolve(db.session, token, purpose, key=key, now=now()).case
-    raise tokens.Forged()
+    return tokens.resolve_any(db.session, token, ("case", f"form:{step_id}"), key=token_key(),
+                              now=now()).case
 
 
 @bp.post("/cases/<token>/steps/<step>")
