@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from engine import runtime
 from engine.models import Booking, Case, Message, Token
 from engine.spec import Catalog
 
@@ -38,16 +39,9 @@ def erase(session: Session, case: Case, *, actor: str, now: datetime) -> None:
     result = session.execute(delete(Message).where(Message.case_id == case.id))
     messages = int(getattr(result, "rowcount", 0) or 0)
     session.execute(delete(Token).where(Token.case_id == case.id))
-    session.add(_event(case, actor, now, messages))
+    runtime.record(session, case, "erased", step=None, actor=actor, now=now,
+                   detail={"messages_deleted": messages})
     session.flush()
-
-
-def _event(case: Case, actor: str, now: datetime, messages: int) -> object:
-    from engine.models import CaseEvent
-
-    case.updated_at = now
-    return CaseEvent(case=case, step_id=None, event="erased", actor=actor, at=now,
-                     detail={"messages_deleted": int(messages or 0)})
 
 
 def run(session: Session, catalog: Catalog, *, now: datetime, actor: str = "system") -> int:

@@ -139,6 +139,15 @@ def apply(ctx: Context, event: str, *, step: str | None,
     return row
 
 
+def record(session: Session, case: Case, event: str, *, step: str | None, actor: str,
+           now: datetime, detail: Mapping[str, Any] | None = None) -> CaseEvent:
+    """Append an event that never changes the state (``RECORD_EVENTS``) without a Context:
+    no step reacts to these (e.g. ``erased`` from the retention job)."""
+    if event not in RECORD_EVENTS:
+        raise InvalidTransition(state=case.state, event=event)
+    return _append(session, case, step, event, actor, now, detail)
+
+
 def set_step_data(session: Session, case: Case, step: str, values: Mapping[str, Any], *,
                   merge: bool = False) -> None:
     """Replace (or merge into) the answers a step holds. Callers record the event.
