@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, datetime
 from functools import wraps
 from typing import Any, TypeVar
 
 from flask import Blueprint, abort, render_template
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
+from engine.fields import to_wareki
 from engine.models import Case, CaseEvent
 from web.context import catalog
 from web.extensions import db
+from web.i18n import current_locale, local
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -44,13 +48,6 @@ def staff_nav() -> dict[str, object]:
 @bp.app_template_filter("answer")
 def answer_text(value: Any, field: Any = None) -> str:
     """An answer as staff read it: choice labels, はい/いいえ, dates in 和暦 (and 西暦)."""
-    from datetime import date, datetime
-
-    from flask_babel import gettext
-
-    from engine.fields import to_wareki
-    from web.i18n import current_locale, local
-
     loc = current_locale()
     kind = getattr(field, "type", None)
     values = value if isinstance(value, list) else [value]
