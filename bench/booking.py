@@ -127,17 +127,15 @@ def app_env(workflows: Path) -> dict[str, str]:
 def setup_app(env: dict[str, str]) -> dict[str, Any]:
     """A clean schema, a year of slots, 1,000 spread slots of 10 and one hot slot of 50."""
     os.environ.update(env)
+    from bench import schema
     from engine import bookings, capacity, slots
-    from engine.models import Base, Slot
+    from engine.models import Slot
     from web import create_app
     from web.extensions import db
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": DB})
     with app.app_context():
-        Base.metadata.drop_all(db.engine)
-        with db.engine.begin() as conn:
-            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        Base.metadata.create_all(db.engine)
+        schema.recreate(db.engine)
         spec = app.extensions["catalog"].get("boshi-techo")
         step = bookings.booking_step(spec)
         today = slots.local_date(datetime.now(UTC))

@@ -67,15 +67,15 @@ def bare_app() -> Flask:
 def setup(app: Flask) -> tuple[list[tuple[str, datetime]], str]:
     """100,000 confirmed bookings with tickets (app tables), the same rows for the bare
     endpoint, and a staff API token. Returns (token, slot start) of the tickets to scan."""
+    from bench import schema
     from engine import runtime, tokens
     from engine import staff as staff_accounts
-    from engine.models import Base, Booking, Case, Slot, Token
+    from engine.models import Booking, Case, Slot, Token
     from web.context import token_key
     from web.extensions import db
 
     with app.app_context():
-        Base.metadata.drop_all(db.engine)
-        Base.metadata.create_all(db.engine)
+        schema.recreate(db.engine)
         spec = app.extensions["catalog"].get("boshi-techo")
         first = runtime.start_case(db.session, spec, actor="bench", now=START)
         user = staff_accounts.create(db.session, "bench@example.jp", role="admin",

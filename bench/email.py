@@ -87,21 +87,18 @@ def main() -> None:
     try:
         import base64
 
-        from sqlalchemy import func, select, text
+        from sqlalchemy import func, select
 
+        from bench import schema
         from engine import mailer, outbox
-        from engine.models import Base, Message
+        from engine.models import Message
         from web import create_app
         from web.extensions import db
 
         app = create_app({"TESTING": True, **settings})
         body, ics = body_like_a_booking()
         with app.app_context():
-            if db.engine.dialect.name == "postgresql":
-                Base.metadata.drop_all(db.engine)
-                with db.engine.begin() as conn:
-                    conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-            Base.metadata.create_all(db.engine)
+            schema.recreate(db.engine)
             now = datetime.now(UTC)
             for i in range(n):
                 outbox.enqueue(db.session, key=f"bench:{i}", to=f"p{i}@example.jp",

@@ -79,16 +79,13 @@ def app_env() -> dict[str, str]:
 
 def setup_app(env: dict[str, str]) -> Flask:
     os.environ.update(env)
-    from engine.models import Base
+    from bench import schema
     from web import create_app
     from web.extensions import db
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": DB})
     with app.app_context():
-        Base.metadata.drop_all(db.engine)
-        with db.engine.begin() as conn:
-            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        Base.metadata.create_all(db.engine)
+        schema.recreate(db.engine)
     return app
 
 
