@@ -63,8 +63,18 @@ def normalise(text: str) -> str:
     return "".join(ch for ch in folded if ch not in " -\t\r\n")
 
 
+_SPACE = len(ALPHABET) ** SECRET_LEN  # ≈ 2**133.8
+
+
 def make(key: bytes, purpose: str) -> str:
-    body = "".join(secrets.choice(ALPHABET) for _ in range(SECRET_LEN))
+    # One uniform draw over the whole space, written in the alphabet's base: the same
+    # distribution as 27 ``secrets.choice`` calls at a tenth of the cost.
+    n = secrets.randbelow(_SPACE)
+    digits = []
+    for _ in range(SECRET_LEN):
+        n, r = divmod(n, len(ALPHABET))
+        digits.append(ALPHABET[r])
+    body = "".join(digits)
     return body + _tag(key, purpose, body)
 
 
