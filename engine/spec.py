@@ -13,6 +13,7 @@ import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from weakref import WeakKeyDictionary
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -438,6 +439,9 @@ class Catalog:
         return self._pinned[key]
 
 
+_recorded: WeakKeyDictionary[Any, set[tuple[str, str]]] = WeakKeyDictionary()
+
+
 def record_version(session: Session, spec: WorkflowSpec) -> None:
     """Store the source of ``spec`` (once), so a case started with it can be served by this
     version after the file changes. The first cases of a new version often arrive together
@@ -446,9 +450,16 @@ def record_version(session: Session, spec: WorkflowSpec) -> None:
 
     from engine.models import WorkflowVersion
 
+    bind = session.get_bind()
+    known = _recorded.setdefault(bind, set())
+    if (spec.id, spec.version) in known:
+        return
     exists = session.scalar(select(WorkflowVersion.id).filter_by(
         workflow_id=spec.id, version=spec.version))
     if exists is not None:
+        # Seen committed: remembered per engine, so later cases skip the lookup. A row this
+        # transaction inserts is not remembered (the transaction may still roll back).
+        known.add((spec.id, spec.version))
         return
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
