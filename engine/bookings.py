@@ -225,23 +225,25 @@ def book(env: Env, spec: WorkflowSpec, step: Params, slot_id: int,
     answers (422), the slot (404/409), a full slot (409 slot_full, before anything is
     written), the person's limit; the place itself is taken last, so the slot's row lock is
     held only from there to the commit (a failed take rolls everything back). ``prepare``
-    writes what the caller adds to the same transaction (links) before the place is taken."""
+    writes what the caller adds to the same transaction (links) before the place is taken;
+    the case has no id yet when it is called."""
     values = _validate(step, answers, None)
     key = email_key(step, values)
     slot, stale = _bookable(env, spec, step, slot_id)
     _fail_fast_if_full(slot, stale)
     _check_person(env, spec, step, key)
+    # The case, its answers, its first event and the booking go out in one flush.
     case = runtime.start_case(env.session, spec, actor=env.actor, now=env.now,
-                              locale=locale)
+                              locale=locale, flush=False)
     _store(env.session, case, step, slot, values)
     booking = Booking(case=case, workflow_id=spec.id, step_id=step.id, slot_id=slot.id,
                       status="confirmed", email_key=key, created_at=env.now,
                       confirmed_at=env.now)
     env.session.add(booking)
-    env.session.flush()
-    runtime.apply(env.ctx(case), "booked", step=step.id, detail={"booking_id": booking.id})
     if prepare is not None:
         prepare(case)
+    env.session.flush()
+    runtime.apply(env.ctx(case), "booked", step=step.id, detail={"booking_id": booking.id})
     _take(env, slot)
     return booking
 

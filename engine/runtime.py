@@ -102,17 +102,22 @@ def new_reference() -> str:
 
 def start_case(session: Session, spec: WorkflowSpec, *, actor: str, now: datetime,
                locale: str = "ja", parent: Case | None = None,
-               detail: Mapping[str, Any] | None = None) -> Case:
+               detail: Mapping[str, Any] | None = None,
+               data: Mapping[str, Any] | None = None, flush: bool = True) -> Case:
+    """A new case with its ``started`` event. ``data`` is its first answers (keyed by step);
+    ``flush=False`` leaves the INSERT to the next flush, so a caller creating more rows with
+    it (a booking) writes them together."""
     record_version(session, spec)
     # Where the citizen came from (a poster's QR code), set per request by the web layer.
     origin = session.info.get("origin") or {}
     poster_id = origin.get("poster_id") if origin.get("workflow_id") == spec.id else None
     case = Case(reference=new_reference(), workflow_id=spec.id, workflow_version=spec.version,
-                state="active", data={}, locale=locale, parent=parent, poster_id=poster_id,
-                created_at=now, updated_at=now)
+                state="active", data=dict(data or {}), locale=locale, parent=parent,
+                poster_id=poster_id, created_at=now, updated_at=now)
     session.add(case)
-    session.flush()
-    session.info.setdefault("cases_created", set()).add(case.id)
+    session.info.setdefault("cases_created", set()).add(case)
+    if flush:
+        session.flush()
     if poster_id is not None:
         detail = {**(detail or {}), "poster_id": poster_id}
     _append(session, case, None, "started", actor, now, detail)
@@ -155,7 +160,7 @@ def set_step_data(session: Session, case: Case, step: str, values: Mapping[str, 
     The answers of all steps are one JSON value, so the case row is re-read under a lock
     first (PostgreSQL; SQLite transactions are exclusive already): a booking rescheduled while
     the questionnaire is sent must not write back a stale copy of the other step's answers."""
-    created_here = case.id in session.info.get("cases_created", ())  # no one else sees it yet
+    created_here = case in session.info.get("cases_created", ())  # no one else sees it yet
     if (case.id is not None and not created_here
             and session.get_bind().dialect.name == "postgresql"):
         session.flush()

@@ -32,18 +32,25 @@ def register(kind: str, *, purpose: str, endpoint: str, ttl: timedelta | None = 
     KINDS[kind] = LinkKind(purpose, endpoint, ttl)
 
 
-def link(case: Case, kind: str) -> str:
-    """An absolute URL of ``kind`` for ``case``, with a new token in its path."""
+def link(case: Case, kind: str, issued: dict[str, str] | None = None) -> str:
+    """An absolute URL of ``kind`` for ``case``, with a new token in its path. With
+    ``issued`` (purpose -> token), kinds of the same purpose share one token (a ticket page
+    and its QR image)."""
     spec_kind = KINDS.get(kind)
     if spec_kind is None:
         spec = catalog().for_case(db.session, case.workflow_id, case.workflow_version)
         if kind not in {s.id for s in spec.steps if s.type == "form"}:
             raise ValueError(f"unknown link kind {kind!r} for workflow {spec.id!r}")
         spec_kind = LinkKind(f"form:{kind}", FORM_ENDPOINT)
-    token = tokens.issue(db.session, case, spec_kind.purpose, key=token_key(), now=now(),
-                         ttl=spec_kind.ttl)
+    token = issued.get(spec_kind.purpose) if issued is not None else None
+    if token is None:
+        token = tokens.issue(db.session, case, spec_kind.purpose, key=token_key(), now=now(),
+                             ttl=spec_kind.ttl)
+        if issued is not None:
+            issued[spec_kind.purpose] = token
     return external_url(spec_kind.endpoint, token=token)
 
 
 def links(case: Case, kinds: list[str]) -> dict[str, str]:
-    return {kind: link(case, kind) for kind in kinds}
+    issued: dict[str, str] = {}
+    return {kind: link(case, kind, issued) for kind in kinds}

@@ -7,6 +7,7 @@ same key gets the first request's case back (201 with fresh links), never a seco
 
 from __future__ import annotations
 
+import time
 from datetime import date, timedelta
 from typing import Any
 
@@ -98,17 +99,18 @@ def _iso(moment: Any) -> str:
 
 def citizen_links(case: Case, token: str) -> dict[str, str]:
     """links.links over the contract's kinds, for those whose pages are installed (the
-    "case" link carries ``token``)."""
+    "case" link carries ``token``; the ticket page and its QR image share one token)."""
     spec_ = catalog().for_case(db.session, case.workflow_id, case.workflow_version)
     kinds = ["ticket", "qr", "cancel", "ics"] + [s.id for s in spec_.steps_of("form")]
     out: dict[str, str] = {"case": external_url("case.page", token=token)}
+    issued = {"case": token}
     for kind in kinds:
         lk = links.KINDS.get(kind)
         endpoint = lk.endpoint if lk else links.FORM_ENDPOINT
         if endpoint not in current_app.view_functions:
             continue
         try:
-            out[kind] = links.link(case, kind)
+            out[kind] = links.link(case, kind, issued)
         except BuildError:
             continue
     return out
@@ -137,10 +139,15 @@ def slot_list(workflow: str) -> Response:
     return jsonify(SlotList(workflow=workflow, slots=out).model_dump())
 
 
-def _issue(case: Case) -> BookingOut:
+def _tokens(case: Case) -> tuple[str, dict[str, str]]:
+    """A new case token and the citizen's links (the case need not be flushed yet)."""
     token = tokens.issue(db.session, case, "case", key=token_key(), now=now())
-    return BookingOut(case_id=case.id, token=token, reference=case.reference,
-                      links=citizen_links(case, token))
+    return token, citizen_links(case, token)
+
+
+def _issue(case: Case) -> BookingOut:
+    token, urls = _tokens(case)
+    return BookingOut(case_id=case.id, token=token, reference=case.reference, links=urls)
 
 
 def _created(body: BookingOut) -> Response:
@@ -169,16 +176,20 @@ def book(workflow: str) -> Response:
             if done is not None and done.case_id:
                 return _created(_issue(db.session.get(Case, done.case_id)))
             row = bookings.claim(db.session, scope, key, now=now())
-        out: list[BookingOut] = []
+        issued: list[tuple[str, dict[str, str]]] = []
 
         def prepare(case: Case) -> None:  # links are written before the place is taken
             if key:
-                row.case_id = case.id
-            out.append(_issue(case))
+                row.case = case
+            issued.append(_tokens(case))
 
-        bookings.book(env(), spec_, step, int(payload["slot_id"]),
-                      payload.get("answers") or {}, locale=current_locale(), prepare=prepare)
-        return _created(out[0])
+        booking = bookings.book(env(), spec_, step, int(payload["slot_id"]),
+                                payload.get("answers") or {}, locale=current_locale(),
+                                prepare=prepare)
+        case = booking.case
+        token, urls = issued[0]
+        return _created(BookingOut(case_id=case.id, token=token, reference=case.reference,
+                                   links=urls))
     except Conflict as exc:
         if exc.code != "slot_full":
             raise
@@ -191,15 +202,29 @@ def book(workflow: str) -> Response:
         return _created(_issue(db.session.get(Case, done.case_id)))
 
 
+# A sell-out sends thousands of refusals for the same slot within seconds: each worker
+# process looks its alternatives up at most once per ALTERNATIVES_SECONDS per slot. They are
+# a hint (booking one is checked like any booking), so a second-old list is good enough.
+ALTERNATIVES_SECONDS = 2.0
+
+
 def _slot_full(spec_: Any, step: Any, slot_id: int) -> Response:
     """409 ``slot_full`` with the nearest free slots, as the booking pages offer them.
     error_response rolls back whatever the attempt wrote, after these reads."""
+    key = (spec_.id, step.id, slot_id)
+    cache = current_app.extensions.setdefault("slot_alternatives", {})
+    cached = cache.get(key)
+    if cached is not None and time.monotonic() - cached[0] < ALTERNATIVES_SECONDS:
+        return error_response(409, "slot_full", extra={"alternatives": cached[1]})
     slot = db.session.get(Slot, slot_id)
     around = slot.starts_at if slot is not None else now()
     free = slots.open_near(db.session, spec_, step, around, now=now(), exclude=slot_id)
     alternatives = [{"slot_id": f.id, "start": f.starts_at.astimezone(TZ).isoformat(),
                      "end": f.ends_at.astimezone(TZ).isoformat(), "remaining": f.remaining}
                     for f in free]
+    if len(cache) > 4096:
+        cache.clear()
+    cache[key] = (time.monotonic(), alternatives)
     return error_response(409, "slot_full", extra={"alternatives": alternatives})
 
 
