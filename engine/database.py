@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 
+# A pooled PostgreSQL connection idle for longer than this is tested before use.
+PING_IDLE_SECONDS = 10.0
 
-def configure(engine: Engine) -> None:
+
+def configure(engine: Engine, *, ping_idle_seconds: float = PING_IDLE_SECONDS) -> None:
     """SQLite: every transaction starts with ``BEGIN IMMEDIATE`` (a deferred read-then-write
     fails with "database is locked" under load instead of waiting), WAL, foreign keys and a
-    busy timeout. PostgreSQL needs nothing here: READ COMMITTED is its default and the lock
-    timeout is passed as a connection option (see ``engine_options``)."""
+    busy timeout. PostgreSQL: READ COMMITTED is its default and the lock timeout is passed as
+    a connection option (see ``engine_options``); stale connections are caught by
+    ``_ping_when_idle``."""
     if engine.dialect.name != "sqlite":
+        _ping_when_idle(engine, ping_idle_seconds)
         return
 
     @event.listens_for(engine, "connect")
@@ -32,11 +38,35 @@ def configure(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Test a pooled connection before use only if it sat idle for ``idle_seconds``.
+
+    A connection the server dropped (a restart, an idle timeout in between) would fail the
+    request that takes it. ``pool_pre_ping`` prevents that with a round trip on *every*
+    checkout — under a sell-out one in four of a refusal's round trips. A connection used a
+    moment ago can only be broken if the server went away in that moment, when the requests
+    in flight fail anyway; the first such error makes SQLAlchemy drop the whole pool."""
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < idle_seconds:
+            return  # new, or used a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as error:
+            # The pool discards this connection and checks out (or opens) another.
+            raise exc.DisconnectionError(str(error)) from error
+
+
 def engine_options(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}
     return {
-        "pool_pre_ping": True,
         "pool_size": 10,
         "max_overflow": 20,
         # A booking never waits long for a row lock: it fails cleanly and may be retried.

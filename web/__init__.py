@@ -39,7 +39,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     with app.app_context():
-        database.configure(db.engine)
+        database.configure(db.engine, ping_idle_seconds=float(
+            app.config.get("DATABASE_PING_IDLE_SECONDS", database.PING_IDLE_SECONDS)))
     migrate.init_app(app, db, render_as_batch=True, directory=str(config.ROOT / "migrations"))
     csrf.init_app(app)
     i18n.init_app(app)
