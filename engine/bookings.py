@@ -21,9 +21,10 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -71,13 +72,20 @@ def bookable_slot(env: Env, spec: WorkflowSpec, step: Params, slot_id: int) -> S
     return _bookable(env, spec, step, slot_id)[0]
 
 
-def _bookable(env: Env, spec: WorkflowSpec, step: Params, slot_id: int) -> tuple[Slot, int]:
-    """The slot and its count of expired holds, read in one round trip."""
+@cache
+def _slot_and_stale_holds() -> Any:
+    """SELECT slot, count(its holds past their time) — built once: every booking runs it."""
     stale = (select(func.count(Booking.id)).where(
         Booking.slot_id == Slot.id, Booking.status == "held",
-        Booking.hold_expires_at <= env.now).correlate(Slot).scalar_subquery())
-    row = env.session.execute(select(Slot, stale).where(Slot.id == slot_id)
-                              .execution_options(populate_existing=True)).first()
+        Booking.hold_expires_at <= bindparam("now")).correlate(Slot).scalar_subquery())
+    return (select(Slot, stale).where(Slot.id == bindparam("slot_id"))
+            .execution_options(populate_existing=True))
+
+
+def _bookable(env: Env, spec: WorkflowSpec, step: Params, slot_id: int) -> tuple[Slot, int]:
+    """The slot and its count of expired holds, read in one round trip."""
+    row = env.session.execute(_slot_and_stale_holds(),
+                              {"slot_id": slot_id, "now": env.now}).first()
     slot = row[0] if row else None
     if slot is None or slot.workflow_id != spec.id or slot.step_id != step.id:
         raise NotFound("unknown_slot")
@@ -159,6 +167,14 @@ def email_key(step: Params, values: Mapping[str, Any]) -> str | None:
     return str(value).strip().lower() if value else None
 
 
+@cache
+def _upcoming_of_person() -> Any:
+    return (select(func.count(Booking.id)).join(Slot, Booking.slot_id == Slot.id).where(
+        Booking.workflow_id == bindparam("workflow"), Booking.email_key == bindparam("key"),
+        Booking.status == "confirmed", Slot.ends_at > bindparam("now"),
+        Booking.id != bindparam("exclude")))
+
+
 def _check_person(env: Env, spec: WorkflowSpec, step: Params, key: str | None,
                   exclude: int | None = None) -> None:
     """At most ``per_person_limit`` upcoming confirmed bookings per email in the workflow.
@@ -170,11 +186,8 @@ def _check_person(env: Env, spec: WorkflowSpec, step: Params, key: str | None,
         digest = hashlib.sha256(f"{spec.id}\0{key}".encode()).digest()
         lock = int.from_bytes(digest[:8], "big", signed=True)
         env.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
-    count = env.session.scalar(
-        select(func.count(Booking.id)).join(Slot, Booking.slot_id == Slot.id).where(
-            Booking.workflow_id == spec.id, Booking.email_key == key,
-            Booking.status == "confirmed", Slot.ends_at > env.now,
-            Booking.id != (exclude or 0)))
+    count = env.session.scalar(_upcoming_of_person(), {
+        "workflow": spec.id, "key": key, "now": env.now, "exclude": exclude or 0})
     if (count or 0) >= step.per_person_limit:
         raise Conflict("per_person_limit", limit=step.per_person_limit)
 

@@ -12,7 +12,10 @@ oversold none and was the cheapest correct choice.
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from functools import cache
+from typing import Any
+
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
 from engine.models import Slot
@@ -22,13 +25,16 @@ def _rows(result: object) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+@cache
+def _take() -> Any:  # built once: every booking runs it
+    return (update(Slot).where(Slot.id == bindparam("slot_id"), Slot.booked < Slot.capacity,
+                               Slot.closed.is_(False))
+            .values(booked=Slot.booked + 1).execution_options(synchronize_session=False))
+
+
 def take(session: Session, slot_id: int) -> bool:
     """Take one place; False if the slot is full or closed (nothing changed)."""
-    result = session.execute(
-        update(Slot).where(Slot.id == slot_id, Slot.booked < Slot.capacity,
-                           Slot.closed.is_(False))
-        .values(booked=Slot.booked + 1).execution_options(synchronize_session=False))
-    return _rows(result) == 1
+    return _rows(session.execute(_take(), {"slot_id": slot_id})) == 1
 
 
 def give_back(session: Session, slot_id: int, places: int = 1) -> None:
