@@ -5,8 +5,10 @@ same machine, driven by the same asyncio/httpx load generator on loopback.
 Scenarios:
   spread   bookings spread over 1,000 slots (every request a different person)
   hot      a hot race: 2,000 attempts on 50 places (one slot)
-Printed: requests/s and bookings/s, p50/p99 latency, the status mix, the ratio app / bare,
-and overbooking (must be 0: ``booked`` = rows and ``booked`` <= capacity). Then the server
+Each runs against the app, against ``sql`` (the same rows as the app's booking transaction,
+written by hand as SQL statements: how much of the gap is the work itself) and against the
+bare endpoint. Printed: requests/s and bookings/s, p50/p99 latency, the status mix, the
+ratios app / bare and sql / bare, and overbooking (must be 0: ``booked`` = rows and ``booked`` <= capacity). Then the server
 time of the month availability page with a year of slots in the database.
 
     DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/<db> .venv/bin/python bench/booking.py
@@ -101,6 +103,88 @@ def bare_check() -> tuple[int, int, int]:
     return int(rows), int(booked), int(over)
 
 
+# --- the same rows, written by hand --------------------------------------------------------
+
+def sql_app() -> Flask:
+    """What the app's booking transaction costs without the app: the same reads and rows
+    (slot, the person's lock and count, case, booking, three events, the outbox row, four
+    link tokens, the conditional UPDATE) as hand-written SQLAlchemy Core statements on the
+    app's own tables, with no validation, workflow runtime, ORM or email dispatch. It shows
+    how much of the gap to the bare endpoint is the work itself."""
+    import hashlib
+    import secrets
+
+    from engine.models import Base
+
+    app = Flask("sql")
+    engine = create_engine(DB, pool_size=4, max_overflow=4)
+    t = Base.metadata.tables
+    slot, case, booking, event, message, token = (
+        t[n] for n in ("slot", "case", "booking", "case_event", "message", "token"))
+    with engine.connect() as conn:
+        version = conn.execute(text("SELECT version FROM workflow_version "
+                                    "WHERE workflow_id = 'boshi-techo'")).scalar_one()
+
+    class Full(Exception):
+        pass
+
+    @app.post("/book/<int:slot_id>")
+    def book(slot_id: int) -> Any:
+        from flask import request
+        from sqlalchemy import func, insert, select, update
+
+        answers = (request.get_json() or {})["answers"]
+        email, now = answers["email"], datetime.now(UTC)
+        try:
+            with engine.begin() as conn:
+                row = conn.execute(select(slot.c.booked, slot.c.capacity)
+                                   .where(slot.c.id == slot_id)).one()
+                if row.booked >= row.capacity:
+                    raise Full
+                lock = int.from_bytes(hashlib.sha256(email.encode()).digest()[:8], "big",
+                                      signed=True)
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
+                conn.execute(select(func.count(booking.c.id)).select_from(
+                    booking.join(slot, booking.c.slot_id == slot.c.id)).where(
+                    booking.c.workflow_id == "boshi-techo", booking.c.email_key == email,
+                    booking.c.status == "confirmed", slot.c.ends_at > now)).scalar()
+                case_id = conn.execute(insert(case).values(
+                    reference=secrets.token_hex(4).upper(), workflow_id="boshi-techo",
+                    workflow_version=version, state="active", data={"visit": answers},
+                    locale="ja", created_at=now, updated_at=now).returning(case.c.id)
+                ).scalar_one()
+                booking_id = conn.execute(insert(booking).values(
+                    case_id=case_id, workflow_id="boshi-techo", step_id="visit",
+                    slot_id=slot_id, status="confirmed", email_key=email, created_at=now,
+                    confirmed_at=now).returning(booking.c.id)).scalar_one()
+                conn.execute(insert(event), [
+                    {"case_id": case_id, "step_id": s, "event": e, "actor": "citizen",
+                     "at": now, "detail": d}
+                    for s, e, d in ((None, "started", {}),
+                                    ("visit", "booked", {"booking_id": booking_id}),
+                                    (None, "message_queued", {}))])
+                conn.execute(insert(message).values(
+                    case_id=case_id, step_id="booked-mail", event="booked",
+                    booking_id=booking_id, idempotency_key=f"notify:{case_id}:b{booking_id}",
+                    message_id=f"<{secrets.token_hex(16)}@bench>", to_addr=email,
+                    subject="", status="queued", attempts=0, created_at=now))
+                links = {p: secrets.token_urlsafe(24) for p in ("case", "ticket", "cancel",
+                                                                 "ics")}
+                conn.execute(insert(token), [
+                    {"case_id": case_id, "purpose": p, "created_at": now,
+                     "token_hash": hashlib.sha256(v.encode()).hexdigest()}
+                    for p, v in links.items()])
+                if not conn.execute(update(slot).where(
+                        slot.c.id == slot_id, slot.c.booked < slot.c.capacity)
+                        .values(booked=slot.c.booked + 1)).rowcount:
+                    raise Full
+        except Full:
+            return jsonify({"error": {"code": "slot_full"}}), 409
+        return jsonify({"case_id": case_id, "links": links}), 201
+
+    return app
+
+
 # --- the real app ----------------------------------------------------------------------------
 
 def bench_workflows(tmp: Path) -> Path:
@@ -142,14 +226,15 @@ def setup_app(env: dict[str, str]) -> dict[str, Any]:
         slots.ensure(db.session, spec, step, today, today + timedelta(days=366))
         lo = datetime.now(UTC) + timedelta(days=2)
         ids = list(db.session.scalars(db.select(Slot.id).where(Slot.starts_at > lo)
-                                      .order_by(Slot.starts_at).limit(SPREAD_SLOTS + 1)))
-        hot, spread = ids[0], ids[1:]
+                                      .order_by(Slot.starts_at).limit(SPREAD_SLOTS + 2)))
+        hot, sql_hot, spread = ids[0], ids[-1], ids[1:-1]
         capacity.resize(db.session, hot, HOT_PLACES)
+        capacity.resize(db.session, sql_hot, HOT_PLACES)
         for sid in spread:
             capacity.resize(db.session, sid, 10)
         db.session.commit()
         n = db.session.scalar(db.select(db.func.count()).select_from(Slot))
-    return {"app": app, "hot": hot, "spread": spread, "slots_in_db": n}
+    return {"app": app, "hot": hot, "sql_hot": sql_hot, "spread": spread, "slots_in_db": n}
 
 
 def app_check(app: Flask) -> tuple[int, int, int, int]:
@@ -232,6 +317,11 @@ def app_requests(base: str, slot_ids: list[int], n: int, tag: str) -> list[tuple
                    "answers": {**ANSWERS, "email": f"{tag}{i}@example.jp"}}) for i in range(n)]
 
 
+def sql_requests(base: str, slot_ids: list[int], n: int, tag: str) -> list[tuple[str, Any]]:
+    return [(f"{base}/book/{random.choice(slot_ids)}",  # noqa: S311
+             {"answers": {**ANSWERS, "email": f"{tag}{i}@example.jp"}}) for i in range(n)]
+
+
 def bare_requests(base: str, slot_ids: list[int], n: int) -> list[tuple[str, Any]]:
     return [(f"{base}/book/{random.choice(slot_ids)}", None) for _ in range(n)]  # noqa: S311
 
@@ -284,6 +374,16 @@ def main() -> None:
         stop(proc)
     rows, booked, over, leaks = app_check(state["app"])
 
+    proc, base = serve("bench.booking:sql_app()", env)
+    try:
+        results["sql spread"] = asyncio.run(drive(sql_requests(
+            base, state["spread"], SPREAD_REQUESTS, "q")))
+        results["sql hot"] = asyncio.run(drive(sql_requests(
+            base, [state["sql_hot"]], HOT_ATTEMPTS, "r")))
+    finally:
+        stop(proc)
+    sql_over = app_check(state["app"])[2]
+
     bare_spread = setup_bare(SPREAD_SLOTS, 10)
     proc, base = serve("bench.booking:bare_app()", env)
     try:
@@ -304,13 +404,17 @@ def main() -> None:
                                        f"{SPREAD_SLOTS} slots of 10"),
                             ("hot", f"hot race: {HOT_ATTEMPTS} attempts on {HOT_PLACES} places")):
         app_r, bare_r = results[f"app {scenario}"], results[f"bare {scenario}"]
+        sql_r = results[f"sql {scenario}"]
         print(f"\n{title}")
         print(line("app", app_r))
+        print(line("sql", sql_r))
         print(line("bare", bare_r))
         print(f"  ratio app/bare: {app_r['rps'] / bare_r['rps']:.2f} (requests/s), "
-              f"p99 {app_r['p99'] / bare_r['p99']:.1f}x")
+              f"p99 {app_r['p99'] / bare_r['p99']:.1f}x; the same rows by hand (sql/bare): "
+              f"{sql_r['rps'] / bare_r['rps']:.2f}")
     print(f"\napp:  {rows} booking rows, sum(booked) {booked}, slots over capacity {over}, "
           f"slots whose count disagrees with their rows {leaks}")
+    print(f"sql:  slots over capacity {sql_over}")
     print(f"bare: spread rows/booked/over {bare_spread_check}, hot {bare_hot_check}")
     hot_ok = results["app hot"]["codes"].get(201, 0)
     print(f"hot race: app sold {hot_ok} of {HOT_PLACES}, bare sold "
