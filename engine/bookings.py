@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, text, update
+from sqlalchemy import Row, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -69,24 +69,29 @@ def step_of(env: Env, booking: Booking) -> tuple[WorkflowSpec, Params]:
 
 def bookable_slot(env: Env, spec: WorkflowSpec, step: Params, slot_id: int) -> Slot:
     """The slot, if a citizen may book it now (not full: that is for ``take`` to find)."""
-    return _bookable(env, spec, step, slot_id)[0]
+    _bookable(env, spec, step, slot_id)
+    slot = env.session.get(Slot, slot_id, populate_existing=True)
+    assert slot is not None  # just read
+    return slot
 
 
 @cache
 def _slot_and_stale_holds() -> Any:
-    """SELECT slot, count(its holds past their time) — built once: every booking runs it."""
-    stale = (select(func.count(Booking.id)).where(
-        Booking.slot_id == Slot.id, Booking.status == "held",
-        Booking.hold_expires_at <= bindparam("now")).correlate(Slot).scalar_subquery())
-    return (select(Slot, stale).where(Slot.id == bindparam("slot_id"))
-            .execution_options(populate_existing=True))
+    """SELECT slot, count(its holds past their time) — built once: every booking runs it
+    (in a sell-out, most of them only this), as plain SQL without ORM objects."""
+    s, b = Slot.__table__.c, Booking.__table__.c
+    stale = (select(func.count(b.id)).where(
+        b.slot_id == s.id, b.status == "held", b.hold_expires_at <= bindparam("now"))
+        .correlate(Slot.__table__).scalar_subquery().label("stale"))
+    return select(s.id, s.workflow_id, s.step_id, s.starts_at, s.ends_at, s.capacity,
+                  s.booked, s.closed, stale).where(s.id == bindparam("slot_id"))
 
 
-def _bookable(env: Env, spec: WorkflowSpec, step: Params, slot_id: int) -> tuple[Slot, int]:
-    """The slot and its count of expired holds, read in one round trip."""
-    row = env.session.execute(_slot_and_stale_holds(),
-                              {"slot_id": slot_id, "now": env.now}).first()
-    slot = row[0] if row else None
+def _bookable(env: Env, spec: WorkflowSpec, step: Params, slot_id: int) -> Row[Any]:
+    """The slot's row (id, times, capacity, booked, closed) and ``stale``, its count of
+    expired holds, read in one round trip; raises if a citizen may not book it now."""
+    slot = env.session.connection().execute(
+        _slot_and_stale_holds(), {"slot_id": slot_id, "now": env.now}).first()
     if slot is None or slot.workflow_id != spec.id or slot.step_id != step.id:
         raise NotFound("unknown_slot")
     first, last = slots.window(step, env.now)
@@ -100,18 +105,18 @@ def _bookable(env: Env, spec: WorkflowSpec, step: Params, slot_id: int) -> tuple
     if slot.closed or (not is_event and slots.closed_day(step.schedule,
                                                         slots.local_date(slot.starts_at))):
         raise Conflict("slot_closed")
-    return slot, int(row[1] or 0) if row else 0
+    return slot
 
 
-def _fail_fast_if_full(slot: Slot, stale: int) -> None:
+def _fail_fast_if_full(slot: Row[Any]) -> None:
     """Refuse a slot that is full as read, with no expired hold to reclaim, before writing
     anything: in a sell-out most requests end here. Only an optimisation — the conditional
     UPDATE in ``_take`` is what decides."""
-    if slot.booked >= slot.capacity and not stale:
+    if slot.booked >= slot.capacity and not slot.stale:
         raise Conflict("slot_full", slot_id=slot.id)
 
 
-def _take(env: Env, slot: Slot) -> None:
+def _take(env: Env, slot: Slot | Row[Any]) -> None:
     if capacity.take(env.session, slot.id):
         return
     if expire_stale(env, slot_id=slot.id) and capacity.take(env.session, slot.id):
@@ -139,7 +144,7 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(slots.TOKYO).isoformat()
 
 
-def _store(session: Session, case: Case, step: Params, slot: Slot,
+def _store(session: Session, case: Case, step: Params, slot: Slot | Row[Any],
            values: Mapping[str, Any] | None = None) -> None:
     """What other steps read: the answers plus the slot (start/end with +09:00)."""
     where = {"start": _iso(slot.starts_at), "end": _iso(slot.ends_at),
@@ -197,8 +202,8 @@ def _check_person(env: Env, spec: WorkflowSpec, step: Params, key: str | None,
 def hold(env: Env, spec: WorkflowSpec, step: Params, slot_id: int, *,
          locale: str = "ja") -> Booking:
     """Keep a place for ``hold_minutes`` while the citizen fills in the details (a new case)."""
-    slot, stale = _bookable(env, spec, step, slot_id)
-    _fail_fast_if_full(slot, stale)
+    slot = _bookable(env, spec, step, slot_id)
+    _fail_fast_if_full(slot)
     case = runtime.start_case(env.session, spec, actor=env.actor, now=env.now,
                               locale=locale)
     booking = Booking(case=case, workflow_id=spec.id, step_id=step.id, slot_id=slot.id,
@@ -242,8 +247,8 @@ def book(env: Env, spec: WorkflowSpec, step: Params, slot_id: int,
     the case has no id yet when it is called."""
     values = _validate(step, answers, None)
     key = email_key(step, values)
-    slot, stale = _bookable(env, spec, step, slot_id)
-    _fail_fast_if_full(slot, stale)
+    slot = _bookable(env, spec, step, slot_id)
+    _fail_fast_if_full(slot)
     _check_person(env, spec, step, key)
     # The case, its answers, its first event and the booking go out in one flush.
     case = runtime.start_case(env.session, spec, actor=env.actor, now=env.now,
