@@ -239,16 +239,17 @@ def confirm(env: Env, booking: Booking, answers: Mapping[str, Any]) -> Booking:
 def book(env: Env, spec: WorkflowSpec, step: Params, slot_id: int,
          answers: Mapping[str, Any], *, locale: str = "ja",
          prepare: Callable[[Case], None] | None = None) -> Booking:
-    """Take a place and confirm it in one transaction (the API). Checks cheapest first:
-    answers (422), the slot (404/409), a full slot (409 slot_full, before anything is
-    written), the person's limit; the place itself is taken last, so the slot's row lock is
-    held only from there to the commit (a failed take rolls everything back). ``prepare``
-    writes what the caller adds to the same transaction (links) before the place is taken;
-    the case has no id yet when it is called."""
-    values = _validate(step, answers, None)
-    key = email_key(step, values)
+    """Take a place and confirm it in one transaction (the API). Checks in this order: the
+    slot (404/409) and whether it is full as read (409 slot_full — in a sell-out most
+    requests end here, so before anything else), the answers (422), the person's limit;
+    the place itself is taken last, so the slot's row lock is held only from there to the
+    commit (a failed take rolls everything back). ``prepare`` writes what the caller adds to
+    the same transaction (links) before the place is taken; the case has no id yet when it
+    is called."""
     slot = _bookable(env, spec, step, slot_id)
     _fail_fast_if_full(slot)
+    values = _validate(step, answers, None)
+    key = email_key(step, values)
     _check_person(env, spec, step, key)
     # The case, its answers, its first event and the booking go out in one flush.
     case = runtime.start_case(env.session, spec, actor=env.actor, now=env.now,
