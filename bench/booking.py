@@ -8,8 +8,9 @@ Scenarios:
 Each runs against the app, against ``sql`` (the same rows as the app's booking transaction,
 written by hand as SQL statements: how much of the gap is the work itself) and against the
 bare endpoint. Printed: requests/s and bookings/s, p50/p99 latency, the status mix, the
-ratios app / bare and sql / bare, and overbooking (must be 0: ``booked`` = rows and ``booked`` <= capacity). Then the server
-time of the month availability page with a year of slots in the database.
+ratios app / bare and sql / bare, and overbooking (must be 0: ``booked`` = rows and
+``booked`` <= capacity). Then the server time of the month availability page with a year
+of slots in the database.
 
     DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/<db> .venv/bin/python bench/booking.py
 
@@ -226,15 +227,17 @@ def setup_app(env: dict[str, str]) -> dict[str, Any]:
         slots.ensure(db.session, spec, step, today, today + timedelta(days=366))
         lo = datetime.now(UTC) + timedelta(days=2)
         ids = list(db.session.scalars(db.select(Slot.id).where(Slot.starts_at > lo)
-                                      .order_by(Slot.starts_at).limit(SPREAD_SLOTS + 2)))
-        hot, sql_hot, spread = ids[0], ids[-1], ids[1:-1]
+                                      .order_by(Slot.starts_at).limit(2 * SPREAD_SLOTS + 2)))
+        hot, sql_hot = ids[0], ids[1]
+        spread, sql_spread = ids[2:SPREAD_SLOTS + 2], ids[SPREAD_SLOTS + 2:]
         capacity.resize(db.session, hot, HOT_PLACES)
         capacity.resize(db.session, sql_hot, HOT_PLACES)
-        for sid in spread:
+        for sid in spread + sql_spread:
             capacity.resize(db.session, sid, 10)
         db.session.commit()
         n = db.session.scalar(db.select(db.func.count()).select_from(Slot))
-    return {"app": app, "hot": hot, "sql_hot": sql_hot, "spread": spread, "slots_in_db": n}
+    return {"app": app, "hot": hot, "sql_hot": sql_hot, "spread": spread,
+            "sql_spread": sql_spread, "slots_in_db": n}
 
 
 def app_check(app: Flask) -> tuple[int, int, int, int]:
@@ -377,7 +380,7 @@ def main() -> None:
     proc, base = serve("bench.booking:sql_app()", env)
     try:
         results["sql spread"] = asyncio.run(drive(sql_requests(
-            base, state["spread"], SPREAD_REQUESTS, "q")))
+            base, state["sql_spread"], SPREAD_REQUESTS, "q")))
         results["sql hot"] = asyncio.run(drive(sql_requests(
             base, [state["sql_hot"]], HOT_ATTEMPTS, "r")))
     finally:
