@@ -29,7 +29,10 @@ log = logging.getLogger(__name__)
 
 def build(message: Message, *, sender: str, now: datetime) -> EmailMessage:
     """multipart/mixed( multipart/alternative(text, html), attachments ), UTF-8, with the
-    row's stable Message-ID so a copy sent after a crash is recognisable."""
+    row's stable Message-ID so a copy sent after a crash is recognisable. The message must
+    have been written (``engine.outbox.write``)."""
+    if message.body_text is None:
+        raise ValueError("the message has not been written")
     mime = EmailMessage(policy=email.policy.SMTP)
     mime["From"] = sender
     mime["To"] = message.to_addr

@@ -1,5 +1,10 @@
-"""The email outbox: queue a rendered message in the caller's transaction, then move it
-through a table of states as deliveries are attempted.
+"""The email outbox: queue a message in the caller's transaction, then move it through a
+table of states as deliveries are attempted.
+
+A message is queued with its cause (case, notify step, event, booking, locale) and written by
+the delivery that first claims it: the claim and the written content commit together before
+anything is sent, so a retry or a copy sent after a crash carries the same text and
+``Message-ID``. A message may also be queued with its content already written (a resend).
 
     queued -> sending -> sent | retry | failed        (retry -> sending again)
 
@@ -73,21 +78,24 @@ def domain_of(address: str) -> str:
     return address.rpartition("@")[2].strip(" >") or "localhost"
 
 
-def enqueue(session: Session, *, key: str, to: str, subject: str, text: str, now: datetime,
-            domain: str, html: str | None = None, attachments: Sequence[dict[str, Any]] = (),
-            case: Case | None = None, step_id: str | None = None, event: str | None = None,
-            locale: str = "ja", failed: str | None = None,
+def enqueue(session: Session, *, key: str, to: str, now: datetime, domain: str,
+            subject: str = "", text: str | None = None, html: str | None = None,
+            attachments: Sequence[dict[str, Any]] = (), case: Case | None = None,
+            step_id: str | None = None, event: str | None = None,
+            booking_id: int | None = None, locale: str = "ja", failed: str | None = None,
             resent_from: int | None = None) -> int | None:
     """Insert a message unless one with ``key`` exists (then None: the same cause never
-    queues twice, even from two transactions at once). ``failed`` stores a message that
-    cannot be sent (no address, a template that failed to render) so staff see why."""
+    queues twice, even from two transactions at once). Without ``text`` the message is
+    written on delivery from its cause (``case``, ``step_id``, ``event``, ``booking_id``,
+    ``locale``). ``failed`` stores a message that cannot be sent (no address) so staff see
+    why."""
     values = dict(
         case_id=case.id if case is not None else None, step_id=step_id, event=event,
-        idempotency_key=key, message_id=new_message_id(domain), locale=locale,
-        to_addr=to[:254], subject=subject[:255], body_text=text, body_html=html,
-        attachments=list(attachments), status="failed" if failed else "queued", attempts=0,
-        next_attempt_at=now, dispatched_at=now, last_error=failed, created_at=now,
-        resent_from_id=resent_from,
+        booking_id=booking_id, idempotency_key=key, message_id=new_message_id(domain),
+        locale=locale, to_addr=to[:254], subject=subject[:255], body_text=text,
+        body_html=html, attachments=list(attachments),
+        status="failed" if failed else "queued", attempts=0, next_attempt_at=now,
+        dispatched_at=now, last_error=failed, created_at=now, resent_from_id=resent_from,
     )
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     stmt = insert(Message).values(**values).on_conflict_do_nothing(
@@ -96,6 +104,22 @@ def enqueue(session: Session, *, key: str, to: str, subject: str, text: str, now
     if new_id is not None and not failed:
         session.info.setdefault(NEW_IDS, []).append(new_id)
     return new_id
+
+
+def written(message: Message) -> bool:
+    """Whether the message's content exists (False: it is written when it is delivered)."""
+    return message.body_text is not None
+
+
+def write(message: Message, *, to: str, subject: str, text: str, html: str | None,
+          attachments: Sequence[dict[str, Any]]) -> None:
+    """Store the content of a message written on delivery (the caller's transaction, with
+    its claim)."""
+    message.to_addr = to[:254]
+    message.subject = subject[:255]
+    message.body_text = text
+    message.body_html = html
+    message.attachments = list(attachments)
 
 
 def claim(session: Session, message_id: int, *, now: datetime, policy: Policy) -> Message | None:
@@ -193,12 +217,14 @@ def due(session: Session, *, now: datetime, grace: timedelta, limit: int = 500) 
 
 def resend(session: Session, original: Message, *, to: str, now: datetime,
            domain: str) -> int:
-    """Queue a fresh copy of ``original`` (new Message-ID) to ``to``."""
+    """Queue a fresh copy of ``original`` (new Message-ID) to ``to``: the same content, or,
+    if the original was never written, the same cause (written when the copy is sent)."""
     new_id = enqueue(
         session, key=f"resend:{original.id}:{secrets.token_hex(8)}", to=to,
         subject=original.subject, text=original.body_text, html=original.body_html,
         attachments=original.attachments, now=now, domain=domain, step_id=original.step_id,
-        event=original.event, locale=original.locale, resent_from=original.id,
+        event=original.event, booking_id=original.booking_id, locale=original.locale,
+        resent_from=original.id,
         case=session.get(Case, original.case_id) if original.case_id else None)
     assert new_id is not None  # a random key never collides
     return new_id

@@ -69,6 +69,7 @@ def _init(state: Any) -> None:
 @bp.app_context_processor
 def _helpers() -> dict[str, Any]:
     return {"case_messages": case_messages, "mail_status": status_label,
+            "mail_unwritten": unwritten_label,
             "dev_mail_page": current_app.config.get("MAIL_DEV_PAGE", False)}
 
 
@@ -81,6 +82,16 @@ def status_label(message: Message) -> str:
     if message.status == "sent" and message.transport == "log":
         return _("Kept in the outbox (no mail server)")
     return str(STATUS_LABELS.get(message.status, message.status))
+
+
+def unwritten_label(message: Message) -> str | None:
+    """What stands in for the subject and text of a message queued by its cause and not
+    written yet (the delivery writes it); None once it is written."""
+    if outbox.written(message):
+        return None
+    if message.status == "failed":
+        return _("Not written (see the reason)")
+    return _("Written when it is sent")
 
 
 def linkify(text: str) -> Markup:
@@ -131,9 +142,10 @@ def index() -> str:
 def show(message_id: int) -> str:
     _dev_only()
     row = _visible(message_id)
-    return render_template("staff/mail/message.html", message=row,
-                           body=linkify(row.body_text), case=db.session.get(
-                               Case, row.case_id) if row.case_id else None)
+    body = linkify(row.body_text) if row.body_text is not None else None
+    case = db.session.get(Case, row.case_id) if row.case_id else None
+    return render_template("staff/mail/message.html", message=row, body=body,
+                           unwritten=unwritten_label(row), case=case)
 
 
 @bp.get("/<int:message_id>/html")

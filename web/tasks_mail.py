@@ -1,7 +1,9 @@
 """Email delivery tasks and their dispatch after commit.
 
-* ``deliver(ids)`` claims each message, sends it outside any transaction, records the
-  outcome (``engine.outbox``). Tasks take ids; a repeated or late task is harmless.
+* ``deliver(ids)`` claims each message, writes the ones queued unwritten (templates, .ics,
+  link tokens: ``engine.steps.notify.render``) and commits them with the claims, then sends
+  each outside any transaction and records the outcome (``engine.outbox``). Tasks take ids; a
+  repeated or late task is harmless, and a retry sends what the first attempt wrote.
 * New outbox rows are noted by ``engine.outbox.enqueue`` in ``session.info``; after the
   transaction commits, one ``deliver`` task is sent with their ids. If that fails (Redis down)
   the request still succeeds: the rows wait in the database for ``sweep``.
@@ -19,11 +21,13 @@ from typing import Any
 import structlog
 from celery import shared_task
 from flask import Flask, current_app
-from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, joinedload
 
 from engine import mailer, outbox, reminders, runtime
-from engine.models import Case, Message
+from engine.models import Booking, Case, Message
+from engine.steps import notify
 from web.context import catalog, now
 from web.extensions import db
 
@@ -94,8 +98,15 @@ def deliver(ids: list[int]) -> int:
     outcome is committed as soon as it is known, so a crash repeats at most one send)."""
     session, rules, c = db.session, policy(), current_app.config
     claimed = outbox.claim_many(session, [int(i) for i in ids], now=now(), policy=rules)
+    problems = _write([row for row in claimed if not outbox.written(row)])
     jobs = []
     for row in claimed:
+        if row.id in problems:
+            outbox.record(session, row.id, row.attempts,
+                          outbox.Outcome("permanent", problems[row.id]), now=now(),
+                          policy=rules)
+            _note_failure(session, row.id)
+            continue
         try:
             mime = mailer.build(row, sender=c["MAIL_FROM"], now=now())
         except (ValueError, TypeError, KeyError, UnicodeError) as exc:
@@ -105,7 +116,9 @@ def deliver(ids: list[int]) -> int:
             _note_failure(session, row.id)
             continue
         jobs.append((row.id, row.attempts, row.to_addr, row.lease_until, mime))
-    session.commit()  # the leases are taken before anything leaves; sending is outside
+    # The leases and what was written (with its tokens) commit before anything leaves, so
+    # every attempt sends the same content; sending is outside any transaction.
+    session.commit()
     for row in claimed:
         session.expunge(row)  # keep later commits from expiring the whole batch each time
     # A send may take up to SMTP_TIMEOUT: never start one that could outlive the lease.
@@ -129,6 +142,62 @@ def deliver(ids: list[int]) -> int:
                  view=f"{c['BASE_URL']}/staff/mail/{message_id}"
                  if outcome.transport == "log" else None)
     return len(jobs)
+
+
+def _write(rows: list[Message]) -> dict[int, str]:
+    """Write the messages queued by their cause into their rows (in the session, with the
+    tokens of their links); the reason for each one that cannot be written, which leaves
+    no content and no tokens behind."""
+    if not rows:
+        return {}
+    from web.links import link
+
+    session = db.session
+    problems: dict[int, str] = {}
+    contexts: dict[int, runtime.Context] = {}
+    # What the templates read, in two queries for the whole batch rather than three a message
+    # (kept in the identity map, where ``session.get`` finds them).
+    cases = session.scalars(select(Case).where(
+        Case.id.in_({r.case_id for r in rows if r.case_id is not None}))).all()
+    booked = session.scalars(select(Booking).options(joinedload(Booking.slot)).where(
+        Booking.id.in_({r.booking_id for r in rows if r.booking_id is not None}))).all()
+    # Links are built with url_for, which needs a request context even in a worker. No
+    # autoflush: the tokens of a message that fails halfway are still pending, and dropped.
+    with current_app.test_request_context(), session.no_autoflush:
+        for row in rows:
+            pending = set(session.new)
+            try:
+                content = _render(session, row, contexts, link)
+            except SQLAlchemyError:
+                raise  # the database, not the message: the task fails and is retried
+            except Exception as exc:
+                for obj in set(session.new) - pending:
+                    session.expunge(obj)
+                problems[row.id] = (str(exc) if isinstance(exc, notify.CannotRender) else
+                                    f"cannot render: {type(exc).__name__}: {exc}")[:500]
+                continue
+            outbox.write(row, to=content.to, subject=content.subject, text=content.text,
+                         html=content.html, attachments=content.attachments)
+    del cases, booked
+    return problems
+
+
+def _render(session: Session, row: Message, contexts: dict[int, runtime.Context],
+            link: Any) -> notify.Rendered:
+    case = session.get(Case, row.case_id) if row.case_id is not None else None
+    if case is None:
+        raise notify.CannotRender("cannot render: the message has no case")
+    if case.id not in contexts:
+        contexts[case.id] = runtime.context(session, catalog(), case, actor="system",
+                                            now=now(), settings=current_app.config, links=link)
+    ctx = contexts[case.id]
+    try:
+        step = ctx.spec.step(row.step_id or "")
+    except KeyError:
+        step = None
+    if not isinstance(step, notify.Params):
+        raise notify.CannotRender(f"cannot render: no notify step {row.step_id!r}")
+    return notify.render(ctx, step, row)
 
 
 def _note_failure(session: Session, message_id: int) -> None:

@@ -1,8 +1,11 @@
 """The transactional outbox: every email is a row written with the change that caused it.
 
-A row is rendered completely when it is queued (its links carry tokens that are only known
-then), so delivery needs nothing but the row. ``engine.outbox`` moves ``status`` by a table:
-queued -> sending -> sent | retry | failed."""
+A notify step's row records the cause only (case, step, event, booking, locale, address):
+``body_text`` NULL means "not written yet". The delivery that first claims it renders it
+(templates, the .ics, the tokens of its links) and stores the content with its lease, before
+anything is sent, so every attempt sends the same text under the same Message-ID. A row
+queued with its content (a resend of a written message) is sent as it is.
+``engine.outbox`` moves ``status`` by a table: queued -> sending -> sent | retry | failed."""
 
 from __future__ import annotations
 
@@ -26,13 +29,16 @@ class Message(Base):
         ForeignKey("case.id", ondelete="CASCADE"), index=True)
     step_id: Mapped[str | None] = mapped_column(String(64))
     event: Mapped[str | None] = mapped_column(String(48))
+    # The booking the email is about (its time, its .ics), read when the email is written.
+    booking_id: Mapped[int | None] = mapped_column(
+        ForeignKey("booking.id", ondelete="SET NULL"))
     # Unique per cause, so the same event never queues the same message twice.
     idempotency_key: Mapped[str] = mapped_column(String(160), unique=True)
     message_id: Mapped[str] = mapped_column(String(200), unique=True)  # RFC 5322 Message-ID
     locale: Mapped[str] = mapped_column(String(8), default="ja")
     to_addr: Mapped[str] = mapped_column(String(254))
-    subject: Mapped[str] = mapped_column(String(255))
-    body_text: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(String(255))  # "" until written
+    body_text: Mapped[str | None] = mapped_column(Text)  # None: written when it is sent
     body_html: Mapped[str | None] = mapped_column(Text)
     # [{"filename", "content_type", "data" (base64)}]
     attachments: Mapped[list[Any]] = mapped_column(default=list)

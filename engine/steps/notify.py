@@ -2,6 +2,9 @@
 hours before a booked visit), rendered from templates beside the workflow in the citizen's
 language, carrying tokenised links and the visit's .ics.
 
+The transaction of the event only records that the email is due and why (``queue``: one
+row, no rendering, no tokens); the delivery writes it (``render``) before sending it.
+
 Templates: ``<template>.ja.txt`` always; ``<template>.en.txt`` when the subject has an English
 text (a citizen reading English gets both in English); ``.ja.html``/``.en.html`` as well with
 ``html: true``. Every template is checked at load (see ``engine.mailtemplates``)."""
@@ -10,15 +13,17 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from engine import mailtemplates, outbox
-from engine.models import Booking, CaseEvent
+from engine.models import Booking, Case, CaseEvent, Message
 from engine.spec import I18nText, Loc, StepSpec, WorkflowSpec, check_reference
 
 if TYPE_CHECKING:
@@ -147,53 +152,92 @@ def on_event(ctx: Context, step: Params, event: str, *, source_step: str | None,
             return
         key = (f"notify:{ctx.case.id}:{step.id}:reminder:{booking.id}:"
                f"{booking.slot.starts_at.isoformat()}")
+    elif booking is not None and event in BOOKING_EVENTS:
+        # A booking is booked once and cancelled once, each reschedule bumps its sequence
+        # and each waitlist offer is a booking of its own: unique per cause, no query.
+        key = f"notify:{ctx.case.id}:{step.id}:{event}:b{booking.id}.{booking.sequence}"
     else:
         # The event row just recorded: unique per cause, so a key per (step, cause).
         cause = ctx.session.scalar(select(func.max(CaseEvent.id)).where(
             CaseEvent.case_id == ctx.case.id, CaseEvent.event == event))
         key = f"notify:{ctx.case.id}:{step.id}:{event}:{cause}"
-    queue(ctx, step, event, key=key, booking_step=booking_step, booking=booking)
+    queue(ctx, step, event, key=key, booking=booking)
 
 
-def queue(ctx: Context, step: Params, event: str, *, key: str, booking_step: StepSpec | None,
+def queue(ctx: Context, step: Params, event: str, *, key: str,
           booking: Booking | None) -> int | None:
-    """Render and queue the message; a message that cannot be rendered or has no address is
-    stored as failed with the reason (the change that caused it still commits)."""
+    """Queue the message by its cause; ``render`` writes it when it is delivered. A message
+    with no address is stored as failed with the reason at once (the change that caused it
+    still commits)."""
     case = ctx.case
-    locale = "en" if (case.locale or "ja").startswith("en") and step.subject.en else "ja"
     sender = str(ctx.settings.get("MAIL_FROM") or "no-reply@localhost")
-    step_id, _, field_id = step.to.partition(".")
-    to = str(((case.data or {}).get(step_id) or {}).get(field_id) or "")
-    failed: str | None = None if to else "no address: the field is empty"
-    subject = text = ""
-    html: str | None = None
-    attachments: list[dict[str, Any]] = []
-    if not failed and step.links and ctx.links is None:
-        failed = "links cannot be built here (no web layer to name the pages)"
-    if not failed:
-        try:
-            variables = {**_variables(ctx, step, locale, booking_step, booking), "event": event}
-            subject = " ".join(mailtemplates.render(
-                step.subject.get(locale), html=False, variables=variables).split())
-            text = mailtemplates.render(ctx.spec.asset(f"{step.template}.{locale}.txt"),
-                                        html=False, variables=variables)
-            if step.html:
-                html = mailtemplates.render(ctx.spec.asset(f"{step.template}.{locale}.html"),
-                                            html=True, variables=variables)
-            if step.attach_ics and booking is not None and booking_step is not None:
-                attachments.append(_ics(ctx, booking_step, booking, event))
-        except Exception as exc:  # an email must never undo the booking
-            failed = f"cannot render: {type(exc).__name__}: {exc}"[:500]
+    to = address(case, step)
+    failed = None if to else "no address: the field is empty"
     new_id = outbox.enqueue(
-        ctx.session, key=key, to=to, subject=subject or step.subject.get(locale), text=text,
-        html=html, attachments=attachments, now=ctx.now, domain=outbox.domain_of(sender),
-        case=case, step_id=step.id, event=event, locale=locale, failed=failed)
+        ctx.session, key=key, to=to, now=ctx.now, domain=outbox.domain_of(sender),
+        case=case, step_id=step.id, event=event,
+        booking_id=booking.id if booking is not None else None,
+        locale=_locale(case, step), failed=failed)
     if new_id is not None:
         from engine import runtime
 
         runtime.apply(ctx, "message_failed" if failed else "message_queued", step=None,
                       detail={"message": new_id, "notify": step.id})
     return new_id
+
+
+@dataclass(frozen=True)
+class Rendered:
+    to: str
+    subject: str
+    text: str
+    html: str | None
+    attachments: list[dict[str, Any]]
+
+
+class CannotRender(Exception):
+    """The message cannot be written; ``str(exc)`` is the reason staff see."""
+
+
+def render(ctx: Context, step: Params, message: Message) -> Rendered:
+    """Write the message queued for ``step``: subject, text, HTML, .ics, in its locale, with
+    links from ``ctx.links`` (each issues a token in ``ctx.session``). Raises CannotRender."""
+    to = address(ctx.case, step)
+    if not to:
+        raise CannotRender("no address: the field is empty")
+    if step.links and ctx.links is None:
+        raise CannotRender("cannot render: links cannot be built here (no web layer to name "
+                           "the pages)")
+    locale, event = message.locale, message.event or ""
+    booking_step = step.booking_step(ctx.spec)
+    booking = (ctx.session.get(Booking, message.booking_id)
+               if message.booking_id is not None else None)
+    try:
+        variables = {**_variables(ctx, step, locale, booking_step, booking), "event": event}
+        subject = " ".join(mailtemplates.render(
+            step.subject.get(locale), html=False, variables=variables).split())
+        text = mailtemplates.render(ctx.spec.asset(f"{step.template}.{locale}.txt"),
+                                    html=False, variables=variables)
+        html = (mailtemplates.render(ctx.spec.asset(f"{step.template}.{locale}.html"),
+                                     html=True, variables=variables) if step.html else None)
+        attachments = ([_ics(ctx, booking_step, booking, event)]
+                       if step.attach_ics and booking is not None and booking_step is not None
+                       else [])
+    except SQLAlchemyError:
+        raise  # the database, not this message: the delivery is tried again
+    except Exception as exc:  # a template or data problem of this one message
+        raise CannotRender(f"cannot render: {type(exc).__name__}: {exc}"[:500]) from exc
+    return Rendered(to=to, subject=subject, text=text, html=html, attachments=attachments)
+
+
+def address(case: Case, step: Params) -> str:
+    """The address in the field ``step.to`` names ("" if empty)."""
+    step_id, _, field_id = step.to.partition(".")
+    return str(((case.data or {}).get(step_id) or {}).get(field_id) or "")
+
+
+def _locale(case: Case, step: Params) -> str:
+    return "en" if (case.locale or "ja").startswith("en") and step.subject.en else "ja"
 
 
 def _booking(ctx: Context, booking_step: StepSpec | None, detail: Mapping[str, Any]

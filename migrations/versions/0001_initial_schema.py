@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 22:32:48.440457
+Create Date: 2026-11-27 00:28:46.719862
 
 """
 from alembic import op
@@ -188,39 +188,6 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_idempotency_key')),
     sa.UniqueConstraint('scope', 'key', name=op.f('uq_idempotency_key_scope_key'))
     )
-    op.create_table('message',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('case_id', sa.Integer(), nullable=True),
-    sa.Column('step_id', sa.String(length=64), nullable=True),
-    sa.Column('event', sa.String(length=48), nullable=True),
-    sa.Column('idempotency_key', sa.String(length=160), nullable=False),
-    sa.Column('message_id', sa.String(length=200), nullable=False),
-    sa.Column('locale', sa.String(length=8), nullable=False),
-    sa.Column('to_addr', sa.String(length=254), nullable=False),
-    sa.Column('subject', sa.String(length=255), nullable=False),
-    sa.Column('body_text', sa.Text(), nullable=False),
-    sa.Column('body_html', sa.Text(), nullable=True),
-    sa.Column('attachments', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
-    sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', engine.models.base.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('lease_until', engine.models.base.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('dispatched_at', engine.models.base.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('last_error', sa.Text(), nullable=True),
-    sa.Column('transport', sa.String(length=8), nullable=True),
-    sa.Column('resent_from_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', engine.models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('sent_at', engine.models.base.UTCDateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['case_id'], ['case.id'], name=op.f('fk_message_case_id_case'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['resent_from_id'], ['message.id'], name=op.f('fk_message_resent_from_id_message')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_message')),
-    sa.UniqueConstraint('idempotency_key', name=op.f('uq_message_idempotency_key')),
-    sa.UniqueConstraint('message_id', name=op.f('uq_message_message_id'))
-    )
-    with op.batch_alter_table('message', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_message_case_id'), ['case_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_message_status'), ['status', 'next_attempt_at'], unique=False)
-
     op.create_table('token',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('case_id', sa.Integer(), nullable=False),
@@ -268,6 +235,41 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_checkin_counter'), ['counter', 'at'], unique=False)
         batch_op.create_index('uq_checkin_ok_booking', ['booking_id'], unique=True, postgresql_where=sa.text("reason = 'ok'"), sqlite_where=sa.text("reason = 'ok'"))
 
+    op.create_table('message',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=True),
+    sa.Column('step_id', sa.String(length=64), nullable=True),
+    sa.Column('event', sa.String(length=48), nullable=True),
+    sa.Column('booking_id', sa.Integer(), nullable=True),
+    sa.Column('idempotency_key', sa.String(length=160), nullable=False),
+    sa.Column('message_id', sa.String(length=200), nullable=False),
+    sa.Column('locale', sa.String(length=8), nullable=False),
+    sa.Column('to_addr', sa.String(length=254), nullable=False),
+    sa.Column('subject', sa.String(length=255), nullable=False),
+    sa.Column('body_text', sa.Text(), nullable=True),
+    sa.Column('body_html', sa.Text(), nullable=True),
+    sa.Column('attachments', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', engine.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('lease_until', engine.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('dispatched_at', engine.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('transport', sa.String(length=8), nullable=True),
+    sa.Column('resent_from_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', engine.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', engine.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['booking_id'], ['booking.id'], name=op.f('fk_message_booking_id_booking'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['case_id'], ['case.id'], name=op.f('fk_message_case_id_case'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['resent_from_id'], ['message.id'], name=op.f('fk_message_resent_from_id_message')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_message')),
+    sa.UniqueConstraint('idempotency_key', name=op.f('uq_message_idempotency_key')),
+    sa.UniqueConstraint('message_id', name=op.f('uq_message_message_id'))
+    )
+    with op.batch_alter_table('message', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_message_case_id'), ['case_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_message_status'), ['status', 'next_attempt_at'], unique=False)
+
     op.create_table('queue_ticket',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('booking_id', sa.Integer(), nullable=True),
@@ -297,6 +299,11 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_queue_ticket_counter'))
 
     op.drop_table('queue_ticket')
+    with op.batch_alter_table('message', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_message_status'))
+        batch_op.drop_index(batch_op.f('ix_message_case_id'))
+
+    op.drop_table('message')
     with op.batch_alter_table('checkin', schema=None) as batch_op:
         batch_op.drop_index('uq_checkin_ok_booking', postgresql_where=sa.text("reason = 'ok'"), sqlite_where=sa.text("reason = 'ok'"))
         batch_op.drop_index(batch_op.f('ix_checkin_counter'))
@@ -311,11 +318,6 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_token_case_id'))
 
     op.drop_table('token')
-    with op.batch_alter_table('message', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_message_status'))
-        batch_op.drop_index(batch_op.f('ix_message_case_id'))
-
-    op.drop_table('message')
     op.drop_table('idempotency_key')
     with op.batch_alter_table('case_event', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_case_event_case_id'))
