@@ -89,6 +89,8 @@ def enqueue(session: Session, *, key: str, to: str, now: datetime, domain: str,
     written on delivery from its cause (``case``, ``step_id``, ``event``, ``booking_id``,
     ``locale``). ``failed`` stores a message that cannot be sent (no address) so staff see
     why."""
+    if case is not None and case.id is None:
+        session.flush()  # the row refers to the case
     values = dict(
         case_id=case.id if case is not None else None, step_id=step_id, event=event,
         booking_id=booking_id, idempotency_key=key, message_id=new_message_id(domain),
@@ -100,7 +102,10 @@ def enqueue(session: Session, *, key: str, to: str, now: datetime, domain: str,
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     stmt = insert(Message).values(**values).on_conflict_do_nothing(
         index_elements=["idempotency_key"]).returning(Message.id)
-    new_id = session.execute(stmt).scalar()
+    # The row needs nothing else that is pending: rows added before it (the event that
+    # caused it) go out with the transaction's next flush instead of one of their own.
+    with session.no_autoflush:
+        new_id = session.execute(stmt).scalar()
     if new_id is not None and not failed:
         session.info.setdefault(NEW_IDS, []).append(new_id)
     return new_id
