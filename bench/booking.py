@@ -59,12 +59,16 @@ ANSWERS = {"name": "負荷 試験", "kana": "フカ シケン", "phone": "03-123
 # --- the bare endpoint -----------------------------------------------------------------------
 
 def bare_app() -> Flask:
-    """UPDATE slot ... WHERE booked < capacity, then INSERT the booking: nothing else."""
+    """UPDATE slot ... WHERE booked < capacity, then INSERT the booking: nothing else. It
+    takes the same requests as the app (JSON with ``slot_id`` and the answers)."""
+    from flask import request
+
     app = Flask("bare")
     engine = create_engine(DB, pool_size=4, max_overflow=4)
 
-    @app.post("/book/<int:slot_id>")
-    def book(slot_id: int) -> Any:
+    @app.post("/book")
+    def book() -> Any:
+        slot_id = int((request.get_json() or {})["slot_id"])
         with engine.begin() as conn:
             taken = conn.execute(text(
                 "UPDATE bare_slot SET booked = booked + 1 WHERE id = :id AND booked < capacity"),
@@ -129,12 +133,13 @@ def sql_app() -> Flask:
     class Full(Exception):
         pass
 
-    @app.post("/book/<int:slot_id>")
-    def book(slot_id: int) -> Any:
+    @app.post("/book")
+    def book() -> Any:
         from flask import request
         from sqlalchemy import func, insert, select, update
 
-        answers = (request.get_json() or {})["answers"]
+        body = request.get_json() or {}
+        slot_id, answers = int(body["slot_id"]), body["answers"]
         email, now = answers["email"], datetime.now(UTC)
         try:
             with engine.begin() as conn:
@@ -287,7 +292,29 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(20)
 
 
-async def drive(requests: list[tuple[str, dict[str, Any] | None]]) -> dict[str, Any]:
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of the processes (Linux /proc; 0 where it cannot be read)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _tree(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [pid, *(p for child in found.split() for p in _tree(int(child)))]
+
+
+def _postgres() -> list[int]:
+    found = subprocess.run(["pgrep", "-f", "postgres"], capture_output=True, text=True).stdout
+    return [int(p) for p in found.split()]
+
+
+async def _load(requests: list[tuple[str, dict[str, Any] | None]]) -> dict[str, Any]:
     latencies: list[float] = []
     codes: dict[int, int] = {}
     queue = list(reversed(requests))
@@ -314,25 +341,41 @@ async def drive(requests: list[tuple[str, dict[str, Any] | None]]) -> dict[str, 
             "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000}
 
 
+async def drive(requests: list[tuple[str, dict[str, Any] | None]],
+                server: subprocess.Popen[bytes]) -> dict[str, Any]:
+    """Send the requests from CLIENTS concurrent clients; also the CPU each request cost the
+    server's processes, PostgreSQL and this client (ms), which the shared machine's noise
+    moves less than requests/s."""
+    served, database = _tree(server.pid), _postgres()
+    before = (_cpu_seconds(served), _cpu_seconds(database), time.process_time())
+    result = await _load(requests)
+    # Backends that connected meanwhile count from zero.
+    after = (_cpu_seconds(served), _cpu_seconds(sorted({*database, *_postgres()})),
+             time.process_time())
+    result["cpu"] = tuple((b - a) / len(requests) * 1000
+                          for a, b in zip(before, after, strict=True))
+    return result
+
+
 def app_requests(base: str, slot_ids: list[int], n: int, tag: str) -> list[tuple[str, Any]]:
     url = f"{base}/api/v1/workflows/boshi-techo/bookings"
     return [(url, {"slot_id": random.choice(slot_ids),  # noqa: S311
                    "answers": {**ANSWERS, "email": f"{tag}{i}@example.jp"}}) for i in range(n)]
 
 
-def sql_requests(base: str, slot_ids: list[int], n: int, tag: str) -> list[tuple[str, Any]]:
-    return [(f"{base}/book/{random.choice(slot_ids)}",  # noqa: S311
-             {"answers": {**ANSWERS, "email": f"{tag}{i}@example.jp"}}) for i in range(n)]
-
-
-def bare_requests(base: str, slot_ids: list[int], n: int) -> list[tuple[str, Any]]:
-    return [(f"{base}/book/{random.choice(slot_ids)}", None) for _ in range(n)]  # noqa: S311
+def plain_requests(base: str, slot_ids: list[int], n: int, tag: str) -> list[tuple[str, Any]]:
+    """The app's requests, sent to ``/book`` of the hand-written and the bare endpoint."""
+    return [(f"{base}/book", {"slot_id": random.choice(slot_ids),  # noqa: S311
+                              "answers": {**ANSWERS, "email": f"{tag}{i}@example.jp"}})
+            for i in range(n)]
 
 
 def line(name: str, r: dict[str, Any]) -> str:
     mix = " ".join(f"{k}:{v}" for k, v in sorted(r["codes"].items()))
     return (f"  {name:<5} {r['rps']:8.0f} req/s {r['booked_per_s']:8.0f} bookings/s "
-            f"p50 {r['p50']:6.1f} ms  p99 {r['p99']:6.1f} ms  [{mix}]")
+            f"p50 {r['p50']:6.1f} ms  p99 {r['p99']:6.1f} ms  [{mix}]\n"
+            f"        CPU per request: server {r['cpu'][0]:5.2f} ms, PostgreSQL "
+            f"{r['cpu'][1]:5.2f} ms, client {r['cpu'][2]:5.2f} ms")
 
 
 # --- month availability ----------------------------------------------------------------------
@@ -370,19 +413,19 @@ def main() -> None:
     proc, base = serve("wsgi:app", env)
     try:
         results["app spread"] = asyncio.run(drive(app_requests(
-            base, state["spread"], SPREAD_REQUESTS, "s")))
+            base, state["spread"], SPREAD_REQUESTS, "s"), proc))
         results["app hot"] = asyncio.run(drive(app_requests(
-            base, [state["hot"]], HOT_ATTEMPTS, "h")))
+            base, [state["hot"]], HOT_ATTEMPTS, "h"), proc))
     finally:
         stop(proc)
     rows, booked, over, leaks = app_check(state["app"])
 
     proc, base = serve("bench.booking:sql_app()", env)
     try:
-        results["sql spread"] = asyncio.run(drive(sql_requests(
-            base, state["sql_spread"], SPREAD_REQUESTS, "q")))
-        results["sql hot"] = asyncio.run(drive(sql_requests(
-            base, [state["sql_hot"]], HOT_ATTEMPTS, "r")))
+        results["sql spread"] = asyncio.run(drive(plain_requests(
+            base, state["sql_spread"], SPREAD_REQUESTS, "q"), proc))
+        results["sql hot"] = asyncio.run(drive(plain_requests(
+            base, [state["sql_hot"]], HOT_ATTEMPTS, "r"), proc))
     finally:
         stop(proc)
     sql_over = app_check(state["app"])[2]
@@ -390,15 +433,16 @@ def main() -> None:
     bare_spread = setup_bare(SPREAD_SLOTS, 10)
     proc, base = serve("bench.booking:bare_app()", env)
     try:
-        results["bare spread"] = asyncio.run(drive(bare_requests(
-            base, bare_spread, SPREAD_REQUESTS)))
+        results["bare spread"] = asyncio.run(drive(plain_requests(
+            base, bare_spread, SPREAD_REQUESTS, "b"), proc))
     finally:
         stop(proc)
     bare_spread_check = bare_check()
     setup_bare(1, HOT_PLACES)
     proc, base = serve("bench.booking:bare_app()", env)
     try:
-        results["bare hot"] = asyncio.run(drive(bare_requests(base, [1], HOT_ATTEMPTS)))
+        results["bare hot"] = asyncio.run(drive(plain_requests(base, [1], HOT_ATTEMPTS, "c"),
+                                                proc))
     finally:
         stop(proc)
     bare_hot_check = bare_check()
