@@ -36,6 +36,7 @@ import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from datetime import UTC, datetime, timedelta  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -357,6 +358,16 @@ async def drive(requests: list[tuple[str, dict[str, Any] | None]],
     return result
 
 
+def run(target: str, env: dict[str, str],
+        *loads: Callable[[str], list[tuple[str, Any]]]) -> list[dict[str, Any]]:
+    """Serve ``target`` under gunicorn and drive each load against it in turn."""
+    proc, base = serve(target, env)
+    try:
+        return [asyncio.run(drive(load(base), proc)) for load in loads]
+    finally:
+        stop(proc)
+
+
 def app_requests(base: str, slot_ids: list[int], n: int, tag: str) -> list[tuple[str, Any]]:
     url = f"{base}/api/v1/workflows/boshi-techo/bookings"
     return [(url, {"slot_id": random.choice(slot_ids),  # noqa: S311
@@ -410,41 +421,22 @@ def main() -> None:
           f"PostgreSQL {DB.rsplit('/', 1)[-1]}; {state['slots_in_db']} slots in the database")
 
     results: dict[str, dict[str, Any]] = {}
-    proc, base = serve("wsgi:app", env)
-    try:
-        results["app spread"] = asyncio.run(drive(app_requests(
-            base, state["spread"], SPREAD_REQUESTS, "s"), proc))
-        results["app hot"] = asyncio.run(drive(app_requests(
-            base, [state["hot"]], HOT_ATTEMPTS, "h"), proc))
-    finally:
-        stop(proc)
+    results["app spread"], results["app hot"] = run(
+        "wsgi:app", env, lambda b: app_requests(b, state["spread"], SPREAD_REQUESTS, "s"),
+        lambda b: app_requests(b, [state["hot"]], HOT_ATTEMPTS, "h"))
     rows, booked, over, leaks = app_check(state["app"])
-
-    proc, base = serve("bench.booking:sql_app()", env)
-    try:
-        results["sql spread"] = asyncio.run(drive(plain_requests(
-            base, state["sql_spread"], SPREAD_REQUESTS, "q"), proc))
-        results["sql hot"] = asyncio.run(drive(plain_requests(
-            base, [state["sql_hot"]], HOT_ATTEMPTS, "r"), proc))
-    finally:
-        stop(proc)
+    results["sql spread"], results["sql hot"] = run(
+        "bench.booking:sql_app()", env,
+        lambda b: plain_requests(b, state["sql_spread"], SPREAD_REQUESTS, "q"),
+        lambda b: plain_requests(b, [state["sql_hot"]], HOT_ATTEMPTS, "r"))
     sql_over = app_check(state["app"])[2]
-
     bare_spread = setup_bare(SPREAD_SLOTS, 10)
-    proc, base = serve("bench.booking:bare_app()", env)
-    try:
-        results["bare spread"] = asyncio.run(drive(plain_requests(
-            base, bare_spread, SPREAD_REQUESTS, "b"), proc))
-    finally:
-        stop(proc)
+    (results["bare spread"],) = run("bench.booking:bare_app()", env, lambda b: plain_requests(
+        b, bare_spread, SPREAD_REQUESTS, "b"))
     bare_spread_check = bare_check()
     setup_bare(1, HOT_PLACES)
-    proc, base = serve("bench.booking:bare_app()", env)
-    try:
-        results["bare hot"] = asyncio.run(drive(plain_requests(base, [1], HOT_ATTEMPTS, "c"),
-                                                proc))
-    finally:
-        stop(proc)
+    (results["bare hot"],) = run("bench.booking:bare_app()", env, lambda b: plain_requests(
+        b, [1], HOT_ATTEMPTS, "c"))
     bare_hot_check = bare_check()
 
     for scenario, title in (("spread", f"spread: {SPREAD_REQUESTS} bookings over "
