@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery, Task
-from flask import Flask
+from flask import Flask, current_app, has_app_context
 
 # Periodic jobs contributed by parts of the app: name -> {"task": ..., "schedule": seconds}.
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {}
@@ -19,7 +19,11 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {}
 def celery_init_app(app: Flask) -> Celery:
     class FlaskTask(Task):  # type: ignore[misc]
         def __call__(self, *args: object, **kwargs: object) -> object:
-            with app.app_context():
+            # Run in-process (eagerly), a task belongs to the app that queued it, not to the
+            # last one created in this process (tests make several); it gets a context of
+            # its own, so its session is not the caller's. A worker has just this app.
+            target = current_app._get_current_object() if has_app_context() else app
+            with target.app_context():
                 return self.run(*args, **kwargs)
 
     redis_url = app.config.get("REDIS_URL")
