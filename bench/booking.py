@@ -27,8 +27,10 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import asyncio  # noqa: E402
+import hashlib  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
+import secrets  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
@@ -41,8 +43,8 @@ from datetime import UTC, datetime, timedelta  # noqa: E402
 from typing import Any  # noqa: E402
 
 import httpx  # noqa: E402
-from flask import Flask, jsonify  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
+from flask import Flask, jsonify, request  # noqa: E402
+from sqlalchemy import create_engine, func, insert, select, text, update  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DB = os.environ.get("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test_booking")
@@ -62,8 +64,6 @@ ANSWERS = {"name": "負荷 試験", "kana": "フカ シケン", "phone": "03-123
 def bare_app() -> Flask:
     """UPDATE slot ... WHERE booked < capacity, then INSERT the booking: nothing else. It
     takes the same requests as the app (JSON with ``slot_id`` and the answers)."""
-    from flask import request
-
     app = Flask("bare")
     engine = create_engine(DB, pool_size=4, max_overflow=4)
 
@@ -117,9 +117,6 @@ def sql_app() -> Flask:
     link tokens, the conditional UPDATE) as hand-written SQLAlchemy Core statements on the
     app's own tables, with no validation, workflow runtime, ORM or email dispatch. It shows
     how much of the gap to the bare endpoint is the work itself."""
-    import hashlib
-    import secrets
-
     from engine.models import Base
 
     app = Flask("sql")
@@ -136,9 +133,6 @@ def sql_app() -> Flask:
 
     @app.post("/book")
     def book() -> Any:
-        from flask import request
-        from sqlalchemy import func, insert, select, update
-
         body = request.get_json() or {}
         slot_id, answers = int(body["slot_id"]), body["answers"]
         email, now = answers["email"], datetime.now(UTC)
