@@ -28,7 +28,7 @@ from sqlalchemy import Row, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from engine import capacity, runtime, slots
+from engine import capacity, database, runtime, slots
 from engine.errors import Conflict, Gone, Invalid, NotFound
 from engine.fields import validate_answers
 from engine.models import Booking, Case, IdempotencyKey, Slot, WaitlistEntry
@@ -90,8 +90,8 @@ def _slot_and_stale_holds() -> Any:
 def _bookable(env: Env, spec: WorkflowSpec, step: Params, slot_id: int) -> Row[Any]:
     """The slot's row (id, times, capacity, booked, closed) and ``stale``, its count of
     expired holds, read in one round trip; raises if a citizen may not book it now."""
-    slot = env.session.connection().execute(
-        _slot_and_stale_holds(), {"slot_id": slot_id, "now": env.now}).first()
+    slot = database.read_first(env.session, _slot_and_stale_holds(),
+                               {"slot_id": slot_id, "now": env.now})
     if slot is None or slot.workflow_id != spec.id or slot.step_id != step.id:
         raise NotFound("unknown_slot")
     first, last = slots.window(step, env.now)

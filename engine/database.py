@@ -6,7 +6,9 @@ import time
 from typing import Any
 
 from sqlalchemy import event, exc
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, Row
+from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.sql import Executable
 
 # A pooled PostgreSQL connection idle for longer than this is tested before use.
 PING_IDLE_SECONDS = 10.0
@@ -36,6 +38,27 @@ def configure(engine: Engine, *, ping_idle_seconds: float = PING_IDLE_SECONDS) -
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def read_first(session: Session | scoped_session[Session], statement: Executable,
+               params: dict[str, Any]) -> Row[Any] | None:
+    """The first row of a read that decides nothing by itself (a later conditional write
+    does), taken without opening the session's transaction where that saves round trips.
+
+    On PostgreSQL, with no transaction begun yet, it runs in autocommit on a pooled
+    connection of its own: one round trip instead of BEGIN, SELECT and ROLLBACK, so a
+    request that ends on what it read (a sell-out's refusals) holds no transaction at all.
+    At READ COMMITTED each statement sees the latest committed rows either way. Inside a
+    transaction, or on SQLite (whose transactions ``configure`` starts by hand, which an
+    autocommit connection's reset on check-in would undo), it reads in the session's
+    transaction and sees its uncommitted writes."""
+    bind = session.get_bind()
+    current = session() if isinstance(session, scoped_session) else session
+    if (current.in_transaction() or not isinstance(bind, Engine)
+            or bind.dialect.name == "sqlite"):
+        return session.connection().execute(statement, params).first()
+    with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        return conn.execute(statement, params).first()
 
 
 def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:

@@ -229,3 +229,30 @@ def test_joining_the_same_waitlist_twice_is_refused(app: Flask) -> None:
             waitlist.join_waitlist(env(app), spec, step, sid,
                                    {**answers(1), "email": "P1@example.jp"})
         assert exc.value.code == "already_waiting"
+
+
+def test_a_refusal_read_holds_no_transaction_and_a_transaction_sees_its_writes(
+        app: Flask) -> None:
+    """The slot is read before anything is written. With no transaction begun, PostgreSQL
+    reads it in autocommit, so a sell-out's refusal sends one statement and no BEGIN or
+    ROLLBACK; inside a transaction the read sees that transaction's own uncommitted writes."""
+    from engine import database
+
+    with app.app_context():
+        sid = a_slot(app, 1)
+        spec, step = spec_step(app)
+        bookings.book(env(app), spec, step, sid, answers(1))
+        db.session.commit()
+        db.session.close()
+        with pytest.raises(Conflict):
+            bookings.book(env(app), spec, step, sid, answers(2))
+        postgres = db.engine.dialect.name == "postgresql"
+        assert db.session().in_transaction() is not postgres
+        db.session.rollback()
+
+        capacity.resize(db.session, sid, 3)  # not committed
+        row = database.read_first(db.session, bookings._slot_and_stale_holds(),
+                                  {"slot_id": sid, "now": NOW})
+        assert row is not None and row.capacity == 3
+        db.session.rollback()
+        assert booked(sid) == 1 and db.session.get(Slot, sid).capacity == 1  # type: ignore[union-attr]
