@@ -80,6 +80,7 @@ def test_full_slot_is_409_and_nothing_written(app: Flask, client: Any) -> None:
     resp = client.post(URL, json={"slot_id": sid,
                                   "answers": {**ANSWERS, "email": "b@example.jp"}})
     assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "slot_full"
+    assert "満席" in resp.get_data().decode("utf-8")  # UTF-8 as is, not \u escapes
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Case)) == 1
     # The nearest free slots are offered, as on the booking pages.
