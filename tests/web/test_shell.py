@@ -78,6 +78,16 @@ def test_security_headers(client):
     assert h["X-Content-Type-Options"] == "nosniff"
     assert h["Cache-Control"] == "no-store"
     assert "frame-ancestors 'none'" in h["Content-Security-Policy"]
+    assert "camera=(self)" in h["Permissions-Policy"]
+
+
+def test_json_responses_get_the_api_security_headers(client):
+    h = client.get("/api/v1/workflows").headers
+    assert h["Content-Type"].startswith("application/json")
+    assert h["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+    assert "Permissions-Policy" not in h
+    assert h["X-Content-Type-Options"] == "nosniff" and h["X-Frame-Options"] == "DENY"
+    assert h["Cache-Control"] == "no-store" and h["Referrer-Policy"] == "no-referrer"
 
 
 def test_api_lists_workflows_and_serves_openapi(client):
