@@ -7,10 +7,13 @@ Scenarios:
   hot      a hot race: 2,000 attempts on 50 places (one slot)
 Each runs against the app, against ``sql`` (the same rows as the app's booking transaction,
 written by hand as SQL statements: how much of the gap is the work itself) and against the
-bare endpoint. Printed: requests/s and bookings/s, p50/p99 latency, the status mix, the
-ratios app / bare and sql / bare, and overbooking (must be 0: ``booked`` = rows and
-``booked`` <= capacity). Then the server time of the month availability page with a year
-of slots in the database.
+bare endpoint. The three servers run side by side and each scenario is driven in ROUNDS
+rounds, the three targets one after the other within a round (a hot race on a fresh slot
+each round), so that the shared machine's drift falls on all three alike; the ratio is the
+median of the rounds' ratios. Printed: requests/s and bookings/s (median round), p50/p99
+latency (all rounds), the status mix, each round's ratios app / bare and sql / bare, and
+overbooking (must be 0: ``booked`` = rows and ``booked`` <= capacity). Then the server
+time of the month availability page with a year of slots in the database.
 
     DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/<db> .venv/bin/python bench/booking.py
 
@@ -38,7 +41,6 @@ import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 from datetime import UTC, datetime, timedelta  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -55,6 +57,8 @@ WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
 THREADS = int(os.environ.get("BENCH_THREADS", "4"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "32"))
 SPREAD_REQUESTS = int(os.environ.get("BENCH_SPREAD", "3000"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+WARM_UP = 100  # requests each server gets before anything is measured
 HOT_ATTEMPTS, HOT_PLACES, SPREAD_SLOTS = 2000, 50, 1000
 ANSWERS = {"name": "負荷 試験", "kana": "フカ シケン", "phone": "03-1234-5678"}
 
@@ -83,7 +87,8 @@ def bare_app() -> Flask:
     return app
 
 
-def setup_bare(n_slots: int, capacity: int) -> list[int]:
+def setup_bare(capacities: list[int]) -> list[int]:
+    """One slot per capacity given; their ids in that order."""
     engine = create_engine(DB)
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE IF EXISTS bare_booking; DROP TABLE IF EXISTS bare_slot"))
@@ -91,22 +96,24 @@ def setup_bare(n_slots: int, capacity: int) -> list[int]:
                           "booked int NOT NULL DEFAULT 0, CHECK (booked <= capacity))"))
         conn.execute(text("CREATE TABLE bare_booking (id bigserial PRIMARY KEY, slot_id int "
                           "REFERENCES bare_slot(id), created_at timestamptz)"))
-        conn.execute(text("INSERT INTO bare_slot (capacity) SELECT :c FROM generate_series(1, :n)"),
-                     {"c": capacity, "n": n_slots})
-        ids = [r[0] for r in conn.execute(text("SELECT id FROM bare_slot ORDER BY id"))]
+        ids = [conn.execute(text("INSERT INTO bare_slot (capacity) VALUES (:c) RETURNING id"),
+                            {"c": c}).scalar_one() for c in capacities]
     engine.dispose()
     return ids
 
 
-def bare_check() -> tuple[int, int, int]:
+def bare_check(hot: list[int]) -> tuple[int, int, int, list[int]]:
+    """Booking rows, sum(booked), slots over capacity, and each hot slot's booked count."""
     engine = create_engine(DB)
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT count(*) FROM bare_booking")).scalar_one()
         booked = conn.execute(text("SELECT coalesce(sum(booked), 0) FROM bare_slot")).scalar_one()
         over = conn.execute(text("SELECT count(*) FROM bare_slot WHERE booked > capacity")
                             ).scalar_one()
+        sold = [conn.execute(text("SELECT booked FROM bare_slot WHERE id = :id"), {"id": h})
+                .scalar_one() for h in hot]
     engine.dispose()
-    return int(rows), int(booked), int(over)
+    return int(rows), int(booked), int(over), sold
 
 
 # --- the same rows, written by hand --------------------------------------------------------
@@ -210,7 +217,8 @@ def app_env(workflows: Path) -> dict[str, str]:
 
 
 def setup_app(env: dict[str, str]) -> dict[str, Any]:
-    """A clean schema, a year of slots, 1,000 spread slots of 10 and one hot slot of 50."""
+    """A clean schema, a year of slots, 1,000 spread slots of 10 and a hot slot of 50 per
+    round, for the app and for the hand-written endpoint each."""
     os.environ.update(env)
     from bench import schema
     from engine import bookings, capacity, slots
@@ -227,11 +235,12 @@ def setup_app(env: dict[str, str]) -> dict[str, Any]:
         slots.ensure(db.session, spec, step, today, today + timedelta(days=366))
         lo = datetime.now(UTC) + timedelta(days=2)
         ids = list(db.session.scalars(db.select(Slot.id).where(Slot.starts_at > lo)
-                                      .order_by(Slot.starts_at).limit(2 * SPREAD_SLOTS + 2)))
-        hot, sql_hot = ids[0], ids[1]
-        spread, sql_spread = ids[2:SPREAD_SLOTS + 2], ids[SPREAD_SLOTS + 2:]
-        capacity.resize(db.session, hot, HOT_PLACES)
-        capacity.resize(db.session, sql_hot, HOT_PLACES)
+                                      .order_by(Slot.starts_at)
+                                      .limit(2 * (SPREAD_SLOTS + ROUNDS))))
+        hot, sql_hot, rest = ids[:ROUNDS], ids[ROUNDS:2 * ROUNDS], ids[2 * ROUNDS:]
+        spread, sql_spread = rest[:SPREAD_SLOTS], rest[SPREAD_SLOTS:]
+        for sid in hot + sql_hot:
+            capacity.resize(db.session, sid, HOT_PLACES)
         for sid in spread + sql_spread:
             capacity.resize(db.session, sid, 10)
         db.session.commit()
@@ -240,7 +249,10 @@ def setup_app(env: dict[str, str]) -> dict[str, Any]:
             "sql_spread": sql_spread, "slots_in_db": n}
 
 
-def app_check(app: Flask) -> tuple[int, int, int, int]:
+def app_check(app: Flask, hot: list[int]) -> tuple[int, int, int, int, list[int]]:
+    """Over the app's tables (the hand-written endpoint writes there too): booking rows,
+    sum(booked), slots over capacity, slots whose count disagrees with their rows, and each
+    hot slot's booked count."""
     from engine import bookings
     from engine.models import Booking, Slot
     from web.extensions import db
@@ -252,7 +264,8 @@ def app_check(app: Flask) -> tuple[int, int, int, int]:
         over = db.session.scalar(db.select(db.func.count()).select_from(Slot).where(
             Slot.booked > Slot.capacity))
         leaks = len(bookings.places_leak(db.session))
-    return int(rows or 0), int(booked or 0), int(over or 0), leaks
+        sold = [db.session.get(Slot, h).booked for h in hot]  # type: ignore[union-attr]
+    return int(rows or 0), int(booked or 0), int(over or 0), leaks, sold
 
 
 # --- serving and load ------------------------------------------------------------------------
@@ -309,7 +322,10 @@ def _postgres() -> list[int]:
     return [int(p) for p in found.split()]
 
 
-async def _load(requests: list[tuple[str, dict[str, Any] | None]]) -> dict[str, Any]:
+Request = tuple[str, Any] | tuple[str, Any, dict[str, str]]  # url, JSON body[, headers]
+
+
+async def _load(requests: list[Request]) -> dict[str, Any]:
     latencies: list[float] = []
     codes: dict[int, int] = {}
     queue = list(reversed(requests))
@@ -317,10 +333,12 @@ async def _load(requests: list[tuple[str, dict[str, Any] | None]]) -> dict[str, 
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
         async def worker() -> None:
             while queue:
-                url, body = queue.pop()
+                url, body, *headers = queue.pop()
                 t0 = time.perf_counter()
                 try:
-                    status = (await client.post(url, json=body)).status_code
+                    status = (await client.post(url, json=body,
+                                                headers=headers[0] if headers else None)
+                              ).status_code
                 except httpx.TransportError:
                     status = 0  # connection dropped: counted, never hidden
                 latencies.append(time.perf_counter() - t0)
@@ -329,21 +347,17 @@ async def _load(requests: list[tuple[str, dict[str, Any] | None]]) -> dict[str, 
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(CLIENTS)))
         wall = time.perf_counter() - start
-    latencies.sort()
     return {"wall": wall, "rps": len(requests) / wall, "codes": codes,
-            "booked_per_s": codes.get(201, 0) / wall,
-            "p50": statistics.median(latencies) * 1000,
-            "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000}
+            "booked_per_s": codes.get(201, 0) / wall, "latencies": latencies}
 
 
-async def drive(requests: list[tuple[str, dict[str, Any] | None]],
-                server: subprocess.Popen[bytes]) -> dict[str, Any]:
+def drive(requests: list[Request], server: subprocess.Popen[bytes]) -> dict[str, Any]:
     """Send the requests from CLIENTS concurrent clients; also the CPU each request cost the
     server's processes, PostgreSQL and this client (ms), which the shared machine's noise
     moves less than requests/s."""
     served, database = _tree(server.pid), _postgres()
     before = (_cpu_seconds(served), _cpu_seconds(database), time.process_time())
-    result = await _load(requests)
+    result = asyncio.run(_load(requests))
     # Backends that connected meanwhile count from zero.
     after = (_cpu_seconds(served), _cpu_seconds(sorted({*database, *_postgres()})),
              time.process_time())
@@ -352,14 +366,18 @@ async def drive(requests: list[tuple[str, dict[str, Any] | None]],
     return result
 
 
-def run(target: str, env: dict[str, str],
-        *loads: Callable[[str], list[tuple[str, Any]]]) -> list[dict[str, Any]]:
-    """Serve ``target`` under gunicorn and drive each load against it in turn."""
-    proc, base = serve(target, env)
-    try:
-        return [asyncio.run(drive(load(base), proc)) for load in loads]
-    finally:
-        stop(proc)
+def summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median round's rates and CPU, latency percentiles over every round, all codes."""
+    by_rate = sorted(rounds, key=lambda r: r["rps"])
+    mid = by_rate[len(by_rate) // 2]
+    latencies = sorted(x for r in rounds for x in r["latencies"])
+    codes: dict[int, int] = {}
+    for r in rounds:
+        for k, v in r["codes"].items():
+            codes[k] = codes.get(k, 0) + v
+    return {"rps": mid["rps"], "booked_per_s": mid["booked_per_s"], "cpu": mid["cpu"],
+            "codes": codes, "p50": statistics.median(latencies) * 1000,
+            "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000}
 
 
 def app_requests(base: str, slot_ids: list[int], n: int, tag: str) -> list[tuple[str, Any]]:
@@ -408,50 +426,64 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-booking-"))
     env = app_env(bench_workflows(tmp))
     state = setup_app(env)
+    bare_ids = setup_bare([10] * SPREAD_SLOTS + [HOT_PLACES] * ROUNDS)
+    bare_spread, bare_hot = bare_ids[:SPREAD_SLOTS], bare_ids[SPREAD_SLOTS:]
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; "
           f"emails via {'Celery/Redis' if REDIS else 'in-process tasks'}; "
           f"gunicorn {WORKERS} gthread workers x {THREADS} threads; {CLIENTS} concurrent "
-          f"clients (asyncio + httpx, same machine); "
+          f"clients (asyncio + httpx, same machine); {ROUNDS} rounds; "
           f"PostgreSQL {DB.rsplit('/', 1)[-1]}; {state['slots_in_db']} slots in the database")
 
-    results: dict[str, dict[str, Any]] = {}
-    results["app spread"], results["app hot"] = run(
-        "wsgi:app", env, lambda b: app_requests(b, state["spread"], SPREAD_REQUESTS, "s"),
-        lambda b: app_requests(b, [state["hot"]], HOT_ATTEMPTS, "h"))
-    rows, booked, over, leaks = app_check(state["app"])
-    results["sql spread"], results["sql hot"] = run(
-        "bench.booking:sql_app()", env,
-        lambda b: plain_requests(b, state["sql_spread"], SPREAD_REQUESTS, "q"),
-        lambda b: plain_requests(b, [state["sql_hot"]], HOT_ATTEMPTS, "r"))
-    sql_over = app_check(state["app"])[2]
-    bare_spread = setup_bare(SPREAD_SLOTS, 10)
-    (results["bare spread"],) = run("bench.booking:bare_app()", env, lambda b: plain_requests(
-        b, bare_spread, SPREAD_REQUESTS, "b"))
-    bare_spread_check = bare_check()
-    setup_bare(1, HOT_PLACES)
-    (results["bare hot"],) = run("bench.booking:bare_app()", env, lambda b: plain_requests(
-        b, [1], HOT_ATTEMPTS, "c"))
-    bare_hot_check = bare_check()
+    targets = {"app": "wsgi:app", "sql": "bench.booking:sql_app()",
+               "bare": "bench.booking:bare_app()"}
+    spread_of = {"app": state["spread"], "sql": state["sql_spread"], "bare": bare_spread}
+    hot_of = {"app": state["hot"], "sql": state["sql_hot"], "bare": bare_hot}
 
-    for scenario, title in (("spread", f"spread: {SPREAD_REQUESTS} bookings over "
-                                       f"{SPREAD_SLOTS} slots of 10"),
-                            ("hot", f"hot race: {HOT_ATTEMPTS} attempts on {HOT_PLACES} places")):
-        app_r, bare_r = results[f"app {scenario}"], results[f"bare {scenario}"]
-        sql_r = results[f"sql {scenario}"]
+    def load(name: str, base: str, slot_ids: list[int], n: int, tag: str) -> list[Any]:
+        make = app_requests if name == "app" else plain_requests
+        return make(base, slot_ids, n, f"{name}{tag}")
+
+    servers: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+    results: dict[str, list[dict[str, Any]]] = {}
+    try:
+        # One at a time, each warmed up: the app's first booking stores the workflow
+        # version that the hand-written endpoint reads when it starts.
+        for name, target in targets.items():
+            proc, base = servers[name] = serve(target, env)
+            drive(load(name, base, spread_of[name], WARM_UP, "w"), proc)
+        for r in range(ROUNDS):
+            for name, (proc, base) in servers.items():
+                results.setdefault(f"{name} spread", []).append(drive(load(
+                    name, base, spread_of[name], SPREAD_REQUESTS // ROUNDS, f"s{r}-"), proc))
+            for name, (proc, base) in servers.items():
+                results.setdefault(f"{name} hot", []).append(drive(load(
+                    name, base, [hot_of[name][r]], HOT_ATTEMPTS, f"h{r}-"), proc))
+    finally:
+        for proc, _base in servers.values():
+            stop(proc)
+
+    rows, booked, over, leaks, sold = app_check(state["app"], state["hot"] + state["sql_hot"])
+    bare_rows, bare_booked, bare_over, bare_sold = bare_check(bare_hot)
+    for scenario, title in (
+            ("spread", f"spread: {SPREAD_REQUESTS} bookings over {SPREAD_SLOTS} slots of 10, "
+                       f"in {ROUNDS} rounds"),
+            ("hot", f"hot race: {HOT_ATTEMPTS} attempts on {HOT_PLACES} places, "
+                    f"a fresh slot in each of {ROUNDS} rounds")):
         print(f"\n{title}")
-        print(line("app", app_r))
-        print(line("sql", sql_r))
-        print(line("bare", bare_r))
-        print(f"  ratio app/bare: {app_r['rps'] / bare_r['rps']:.2f} (requests/s), "
-              f"p99 {app_r['p99'] / bare_r['p99']:.1f}x; the same rows by hand (sql/bare): "
-              f"{sql_r['rps'] / bare_r['rps']:.2f}")
-    print(f"\napp:  {rows} booking rows, sum(booked) {booked}, slots over capacity {over}, "
-          f"slots whose count disagrees with their rows {leaks}")
-    print(f"sql:  slots over capacity {sql_over}")
-    print(f"bare: spread rows/booked/over {bare_spread_check}, hot {bare_hot_check}")
-    hot_ok = results["app hot"]["codes"].get(201, 0)
-    print(f"hot race: app sold {hot_ok} of {HOT_PLACES}, bare sold "
-          f"{results['bare hot']['codes'].get(201, 0)} of {HOT_PLACES}")
+        for name in targets:
+            print(line(name, summary(results[f"{name} {scenario}"])))
+        ratios = {name: [t["rps"] / b["rps"] for t, b in zip(
+            results[f"{name} {scenario}"], results[f"bare {scenario}"], strict=True)]
+            for name in ("app", "sql")}
+        print(f"  ratio app/bare: {statistics.median(ratios['app']):.2f} (median of rounds "
+              f"{' '.join(f'{x:.2f}' for x in ratios['app'])}); the same rows by hand "
+              f"(sql/bare): {statistics.median(ratios['sql']):.2f}")
+    print(f"\napp and sql (the same tables): {rows} booking rows, sum(booked) {booked}, "
+          f"slots over capacity {over}, slots whose count disagrees with their rows {leaks}")
+    print(f"bare: {bare_rows} booking rows, sum(booked) {bare_booked}, slots over capacity "
+          f"{bare_over}")
+    print(f"hot races, places sold of {HOT_PLACES} per round: app {sold[:ROUNDS]}, "
+          f"sql {sold[ROUNDS:]}, bare {bare_sold}")
 
     p50, p95, n = month_render(state["app"])
     print(f"\nmonth availability page (12 slots a day, a year of slots in the database): "

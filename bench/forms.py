@@ -23,7 +23,6 @@ from pathlib import Path
 # standard library's email package): put the project root there instead.
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-import asyncio  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
 import statistics  # noqa: E402
@@ -34,7 +33,7 @@ from typing import Any  # noqa: E402
 from flask import Flask, jsonify, request  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from bench.booking import drive, serve, stop  # noqa: E402
+from bench.booking import drive, serve, stop, summary  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DB = os.environ.get("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test_forms")
@@ -105,36 +104,6 @@ def rush(base: str) -> tuple[list[tuple[str, Any, dict[str, str]]], int]:
     return requests, len(keys)
 
 
-async def drive_with_headers(requests: list[tuple[str, Any, dict[str, str]]]
-                             ) -> dict[str, Any]:
-    """bench.booking.drive, with a header per request."""
-    import httpx
-
-    from bench import booking
-
-    latencies: list[float] = []
-    codes: dict[int, int] = {}
-    queue = list(reversed(requests))
-    limits = httpx.Limits(max_connections=booking.CLIENTS,
-                          max_keepalive_connections=booking.CLIENTS)
-    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-        async def worker() -> None:
-            while queue:
-                url, body, headers = queue.pop()
-                t0 = time.perf_counter()
-                resp = await client.post(url, json=body, headers=headers)
-                latencies.append(time.perf_counter() - t0)
-                codes[resp.status_code] = codes.get(resp.status_code, 0) + 1
-
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(booking.CLIENTS)))
-        wall = time.perf_counter() - start
-    latencies.sort()
-    return {"wall": wall, "rps": len(requests) / wall, "codes": codes,
-            "p50": statistics.median(latencies) * 1000,
-            "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000}
-
-
 def stored(app: Flask) -> tuple[int, int]:
     from engine.models import Case, IdempotencyKey
     from web.extensions import db
@@ -197,7 +166,7 @@ def main() -> None:
         httpx.post(f"{base}/api/v1/workflows/kesseki-todoke/cases", json={"answers": NOTICE},
                    headers={"Idempotency-Key": "warm-up"}, timeout=30)
         requests, distinct = rush(base)
-        app_r = asyncio.run(drive_with_headers(requests))
+        app_r = summary([drive(requests, proc)])
     finally:
         stop(proc)
     cases, keys = stored(app)
@@ -206,7 +175,7 @@ def main() -> None:
     setup_bare()
     proc, base = serve("bench.forms:bare_app()", env)
     try:
-        bare_r = asyncio.run(drive([(f"{base}/notice", {"answers": NOTICE})] * NOTICES))
+        bare_r = summary([drive([(f"{base}/notice", {"answers": NOTICE})] * NOTICES, proc)])
     finally:
         stop(proc)
 
