@@ -186,3 +186,21 @@ def test_the_links_returned_work_for_their_purpose(app: Flask, client: Any) -> N
         assert db.session.get(Slot, sid).booked == 0
     # A cancel link does not open the case page (purposes are separate).
     assert client.get("/c/" + path.rsplit("/", 1)[-1]).status_code == 404
+
+
+def test_repeated_refusals_keep_each_language(app: Flask, client: Any) -> None:
+    """A sell-out's refusals are answered from a short-lived copy per slot and language."""
+    sid = slot_id(app, cap=1)
+    assert client.post(URL, json={"slot_id": sid, "answers": ANSWERS}).status_code == 201
+
+    def refuse(lang: str) -> Any:
+        resp = client.post(URL, json={"slot_id": sid, "answers": {
+            **ANSWERS, "email": f"{lang}@example.jp"}}, headers={"Accept-Language": lang})
+        assert resp.status_code == 409 and resp.mimetype == "application/json"
+        return resp.get_json()["error"]
+
+    first_en, ja, again_en = refuse("en"), refuse("ja"), refuse("en")
+    assert "full" in first_en["message"] and "満席" in ja["message"]
+    assert again_en == first_en and ja["alternatives"] == first_en["alternatives"]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Case)) == 1

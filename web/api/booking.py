@@ -210,22 +210,25 @@ ALTERNATIVES_SECONDS = 2.0
 
 def _slot_full(spec_: Any, step: Any, slot_id: int) -> Response:
     """409 ``slot_full`` with the nearest free slots, as the booking pages offer them.
-    error_response rolls back whatever the attempt wrote, after these reads."""
-    key = (spec_.id, step.id, slot_id)
+    error_response rolls back whatever the attempt wrote, after these reads. The response
+    body is kept per slot and language for ALTERNATIVES_SECONDS."""
+    key = (spec_.id, step.id, slot_id, current_locale())
     cache = current_app.extensions.setdefault("slot_alternatives", {})
     cached = cache.get(key)
     if cached is not None and time.monotonic() - cached[0] < ALTERNATIVES_SECONDS:
-        return error_response(409, "slot_full", extra={"alternatives": cached[1]})
+        db.session.rollback()
+        return Response(cached[1], 409, mimetype="application/json")
     slot = db.session.get(Slot, slot_id)
     around = slot.starts_at if slot is not None else now()
     free = slots.open_near(db.session, spec_, step, around, now=now(), exclude=slot_id)
     alternatives = [{"slot_id": f.id, "start": f.starts_at.astimezone(TZ).isoformat(),
                      "end": f.ends_at.astimezone(TZ).isoformat(), "remaining": f.remaining}
                     for f in free]
+    resp = error_response(409, "slot_full", extra={"alternatives": alternatives})
     if len(cache) > 4096:
         cache.clear()
-    cache[key] = (time.monotonic(), alternatives)
-    return error_response(409, "slot_full", extra={"alternatives": alternatives})
+    cache[key] = (time.monotonic(), resp.get_data())
+    return resp
 
 
 def _case(token: str) -> Case:
