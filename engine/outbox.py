@@ -23,6 +23,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -99,16 +100,23 @@ def enqueue(session: Session, *, key: str, to: str, now: datetime, domain: str,
         status="failed" if failed else "queued", attempts=0, next_attempt_at=now,
         dispatched_at=now, last_error=failed, created_at=now, resent_from_id=resent_from,
     )
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(Message).values(**values).on_conflict_do_nothing(
-        index_elements=["idempotency_key"]).returning(Message.id)
-    # The row needs nothing else that is pending: rows added before it (the event that
-    # caused it) go out with the transaction's next flush instead of one of their own.
-    with session.no_autoflush:
-        new_id = session.execute(stmt).scalar()
+    # A Core statement on the session's connection: it needs nothing else that is pending
+    # (rows added before it, such as the event that caused it, go out with the
+    # transaction's next flush instead of one of their own), and no ORM objects come back.
+    conn = session.connection()
+    new_id = conn.execute(_insert(conn.dialect.name), values).scalar()
     if new_id is not None and not failed:
         session.info.setdefault(NEW_IDS, []).append(new_id)
     return new_id
+
+
+@cache
+def _insert(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, built once per
+    dialect: every booking runs it."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert(Message).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(
+        Message.id)
 
 
 def written(message: Message) -> bool:
