@@ -173,6 +173,11 @@ def email_key(step: Params, values: Mapping[str, Any]) -> str | None:
 
 
 @cache
+def _advisory_lock() -> Any:
+    return text("SELECT pg_advisory_xact_lock(:k)")
+
+
+@cache
 def _upcoming_of_person() -> Any:
     return (select(func.count(Booking.id)).join(Slot, Booking.slot_id == Slot.id).where(
         Booking.workflow_id == bindparam("workflow"), Booking.email_key == bindparam("key"),
@@ -187,12 +192,13 @@ def _check_person(env: Env, spec: WorkflowSpec, step: Params, key: str | None,
     SQLite serialises every write transaction anyway."""
     if not step.per_person_limit or not key:
         return
-    if env.session.get_bind().dialect.name == "postgresql":
+    conn = env.session.connection()
+    if conn.dialect.name == "postgresql":
         digest = hashlib.sha256(f"{spec.id}\0{key}".encode()).digest()
         lock = int.from_bytes(digest[:8], "big", signed=True)
-        env.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
-    count = env.session.scalar(_upcoming_of_person(), {
-        "workflow": spec.id, "key": key, "now": env.now, "exclude": exclude or 0})
+        conn.execute(_advisory_lock(), {"k": lock})
+    count = conn.execute(_upcoming_of_person(), {
+        "workflow": spec.id, "key": key, "now": env.now, "exclude": exclude or 0}).scalar()
     if (count or 0) >= step.per_person_limit:
         raise Conflict("per_person_limit", limit=step.per_person_limit)
 

@@ -29,12 +29,15 @@ def _rows(result: object) -> int:
 def _take() -> Any:  # built once: every booking runs it
     return (update(Slot).where(Slot.id == bindparam("slot_id"), Slot.booked < Slot.capacity,
                                Slot.closed.is_(False))
-            .values(booked=Slot.booked + 1).execution_options(synchronize_session=False))
+            .values(booked=Slot.booked + 1))
 
 
 def take(session: Session, slot_id: int) -> bool:
-    """Take one place; False if the slot is full or closed (nothing changed)."""
-    return _rows(session.execute(_take(), {"slot_id": slot_id})) == 1
+    """Take one place; False if the slot is full or closed (nothing changed). What the
+    transaction holds pending is written first, so the slot's row lock, taken here, is
+    held only from here to the commit."""
+    session.flush()
+    return _rows(session.connection().execute(_take(), {"slot_id": slot_id})) == 1
 
 
 def give_back(session: Session, slot_id: int, places: int = 1) -> None:
