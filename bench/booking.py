@@ -328,6 +328,7 @@ Request = tuple[str, Any] | tuple[str, Any, dict[str, str]]  # url, JSON body[, 
 async def _load(requests: list[Request]) -> dict[str, Any]:
     latencies: list[float] = []
     codes: dict[int, int] = {}
+    errors: dict[str, int] = {}
     queue = list(reversed(requests))
     limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
@@ -339,14 +340,17 @@ async def _load(requests: list[Request]) -> dict[str, Any]:
                     status = (await client.post(url, json=body,
                                                 headers=headers[0] if headers else None)
                               ).status_code
-                except httpx.TransportError:
+                except httpx.TransportError as exc:
                     status = 0  # connection dropped: counted, never hidden
+                    errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
                 latencies.append(time.perf_counter() - t0)
                 codes[status] = codes.get(status, 0) + 1
 
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(CLIENTS)))
         wall = time.perf_counter() - start
+    if errors:
+        print(f"  (dropped connections: {errors})")
     return {"wall": wall, "rps": len(requests) / wall, "codes": codes,
             "booked_per_s": codes.get(201, 0) / wall, "latencies": latencies}
 
