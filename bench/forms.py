@@ -160,8 +160,7 @@ def main() -> None:
           f"{DB.rsplit('/', 1)[-1]}")
     proc, base = serve("wsgi:app", env)
     try:
-        # One notice first: the first case of a workflow version stores that version, and
-        # concurrent first cases race on it (engine.spec.record_version; see the README).
+        # One notice first, as a warm-up (taken off the counts below).
         import httpx
         httpx.post(f"{base}/api/v1/workflows/kesseki-todoke/cases", json={"answers": NOTICE},
                    headers={"Idempotency-Key": "warm-up"}, timeout=30)

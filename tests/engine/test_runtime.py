@@ -108,3 +108,39 @@ def test_case_staff_page_shows_labels_not_codes(app, make_case, make_staff, auth
     assert "いいえ" in html and "同意済み" in html
     assert "平成10年4月1日（1998-04-01）" in html
     assert ">no<" not in html and ">True<" not in html
+
+
+def test_first_cases_of_a_version_started_together_both_commit(app):
+    """The first cases of a new workflow version often arrive together (an announcement).
+    The second transaction's version lookup cannot see the first one's uncommitted row, so
+    its insert meets that row; it waits for it and inserts nothing, and both cases commit."""
+    import threading
+
+    from sqlalchemy.orm import Session
+
+    with app.app_context():
+        spec = app.extensions["catalog"].get("kesseki-todoke")
+        engine = db.engine
+        first = Session(engine)
+        runtime.start_case(first, spec, actor="citizen", now=NOW)  # version row not committed
+        outcome: list[object] = []
+
+        def second() -> None:
+            with Session(engine) as session:
+                try:
+                    runtime.start_case(session, spec, actor="citizen", now=NOW)
+                    session.commit()
+                    outcome.append("committed")
+                except Exception as exc:  # noqa: BLE001 - the failure is the finding
+                    outcome.append(exc)
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join(1.0)  # it waits on the first transaction's row (or its write lock)
+        first.commit()
+        first.close()
+        thread.join(30)
+        assert outcome == ["committed"]
+        assert db.session.scalar(select(func.count()).select_from(WorkflowVersion).where(
+            WorkflowVersion.workflow_id == "kesseki-todoke")) == 1
+        assert db.session.scalar(select(func.count()).select_from(Case)) == 2
