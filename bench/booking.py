@@ -41,6 +41,7 @@ import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from datetime import UTC, datetime, timedelta  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -57,7 +58,8 @@ WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
 THREADS = int(os.environ.get("BENCH_THREADS", "4"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "32"))
 SPREAD_REQUESTS = int(os.environ.get("BENCH_SPREAD", "3000"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+IN_PROCESS = 300  # bookings (and twice as many refusals) per target, in this process
 WARM_UP = 100  # requests each server gets before anything is measured
 HOT_ATTEMPTS, HOT_PLACES, SPREAD_SLOTS = 2000, 50, 1000
 ANSWERS = {"name": "負荷 試験", "kana": "フカ シケン", "phone": "03-1234-5678"}
@@ -405,6 +407,28 @@ def line(name: str, r: dict[str, Any]) -> str:
             f"{r['cpu'][1]:5.2f} ms, client {r['cpu'][2]:5.2f} ms")
 
 
+# --- in-process CPU --------------------------------------------------------------------------
+
+def in_process(app: Flask, spread: list[int], full: int,
+               make: Callable[..., list[Request]]) -> tuple[float, float]:
+    """CPU of this process (ms) per booking and per refusal of a full slot, through Flask's
+    test client in one thread: the Python each request costs with no server, no other
+    request and no other process in the way (PostgreSQL's share is not in it)."""
+    client = app.test_client()
+
+    def send(requests: list[Request], expect: int) -> float:
+        t0 = time.process_time()
+        for path, body, *_ in requests:
+            status = client.post(path, json=body).status_code
+            assert status == expect, status
+        return (time.process_time() - t0) / len(requests) * 1000
+
+    send(make("", spread, 30, "iw"), 201)  # warm up; the URLs are paths
+    booking = send(make("", spread, IN_PROCESS, "ib"), 201)
+    refusal = send(make("", [full], 2 * IN_PROCESS, "ir"), 409)
+    return booking, refusal
+
+
 # --- month availability ----------------------------------------------------------------------
 
 def month_render(app: Flask) -> tuple[float, float, int]:
@@ -488,6 +512,18 @@ def main() -> None:
           f"{bare_over}")
     print(f"hot races, places sold of {HOT_PLACES} per round: app {sold[:ROUNDS]}, "
           f"sql {sold[ROUNDS:]}, bare {bare_sold}")
+
+    print("\nCPU per request in this process, one thread, Flask's test client (steadier than "
+          "the rates above):")
+    cpu = {"app": in_process(state["app"], state["spread"], state["hot"][0], app_requests),
+           "sql": in_process(sql_app(), state["sql_spread"], state["sql_hot"][0],
+                             plain_requests),
+           "bare": in_process(bare_app(), bare_spread, bare_hot[0], plain_requests)}
+    for name, (booking, refusal) in cpu.items():
+        print(f"  {name:<5} booking {booking:6.2f} ms   refusal {refusal:5.2f} ms")
+    print(f"  ratio bare/app: booking {cpu['bare'][0] / cpu['app'][0]:.2f}, refusal "
+          f"{cpu['bare'][1] / cpu['app'][1]:.2f} (sql: {cpu['bare'][0] / cpu['sql'][0]:.2f}, "
+          f"{cpu['bare'][1] / cpu['sql'][1]:.2f})")
 
     p50, p95, n = month_render(state["app"])
     print(f"\nmonth availability page (12 slots a day, a year of slots in the database): "
