@@ -238,17 +238,20 @@ def setup_app(env: dict[str, str]) -> dict[str, Any]:
         lo = datetime.now(UTC) + timedelta(days=2)
         ids = list(db.session.scalars(db.select(Slot.id).where(Slot.starts_at > lo)
                                       .order_by(Slot.starts_at)
-                                      .limit(2 * (SPREAD_SLOTS + ROUNDS))))
+                                      .limit(2 * (SPREAD_SLOTS + ROUNDS + 1))))
+        roomy, sql_roomy, ids = ids[0], ids[1], ids[2:]
         hot, sql_hot, rest = ids[:ROUNDS], ids[ROUNDS:2 * ROUNDS], ids[2 * ROUNDS:]
         spread, sql_spread = rest[:SPREAD_SLOTS], rest[SPREAD_SLOTS:]
         for sid in hot + sql_hot:
             capacity.resize(db.session, sid, HOT_PLACES)
+        for sid in (roomy, sql_roomy):  # for the in-process measurement
+            capacity.resize(db.session, sid, 2 * IN_PROCESS)
         for sid in spread + sql_spread:
             capacity.resize(db.session, sid, 10)
         db.session.commit()
         n = db.session.scalar(db.select(db.func.count()).select_from(Slot))
     return {"app": app, "hot": hot, "sql_hot": sql_hot, "spread": spread,
-            "sql_spread": sql_spread, "slots_in_db": n}
+            "sql_spread": sql_spread, "roomy": roomy, "sql_roomy": sql_roomy, "slots_in_db": n}
 
 
 def app_check(app: Flask, hot: list[int]) -> tuple[int, int, int, int, list[int]]:
@@ -409,11 +412,12 @@ def line(name: str, r: dict[str, Any]) -> str:
 
 # --- in-process CPU --------------------------------------------------------------------------
 
-def in_process(app: Flask, spread: list[int], full: int,
+def in_process(app: Flask, roomy: int, full: int,
                make: Callable[..., list[Request]]) -> tuple[float, float]:
-    """CPU of this process (ms) per booking and per refusal of a full slot, through Flask's
-    test client in one thread: the Python each request costs with no server, no other
-    request and no other process in the way (PostgreSQL's share is not in it)."""
+    """CPU of this process (ms) per booking (in ``roomy``, a slot with room for all) and per
+    refusal of a full slot, through Flask's test client in one thread: the Python each
+    request costs with no server, no other request and no other process in the way
+    (PostgreSQL's share is not in it)."""
     client = app.test_client()
 
     def send(requests: list[Request], expect: int) -> float:
@@ -423,8 +427,8 @@ def in_process(app: Flask, spread: list[int], full: int,
             assert status == expect, status
         return (time.process_time() - t0) / len(requests) * 1000
 
-    send(make("", spread, 30, "iw"), 201)  # warm up; the URLs are paths
-    booking = send(make("", spread, IN_PROCESS, "ib"), 201)
+    send(make("", [roomy], 30, "iw"), 201)  # warm up; the URLs are paths
+    booking = send(make("", [roomy], IN_PROCESS, "ib"), 201)
     refusal = send(make("", [full], 2 * IN_PROCESS, "ir"), 409)
     return booking, refusal
 
@@ -454,8 +458,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-booking-"))
     env = app_env(bench_workflows(tmp))
     state = setup_app(env)
-    bare_ids = setup_bare([10] * SPREAD_SLOTS + [HOT_PLACES] * ROUNDS)
-    bare_spread, bare_hot = bare_ids[:SPREAD_SLOTS], bare_ids[SPREAD_SLOTS:]
+    bare_ids = setup_bare([10] * SPREAD_SLOTS + [HOT_PLACES] * ROUNDS + [2 * IN_PROCESS])
+    bare_spread, bare_hot = bare_ids[:SPREAD_SLOTS], bare_ids[SPREAD_SLOTS:-1]
+    bare_roomy = bare_ids[-1]
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; "
           f"emails via {'Celery/Redis' if REDIS else 'in-process tasks'}; "
           f"gunicorn {WORKERS} gthread workers x {THREADS} threads; {CLIENTS} concurrent "
@@ -515,10 +520,10 @@ def main() -> None:
 
     print("\nCPU per request in this process, one thread, Flask's test client (steadier than "
           "the rates above):")
-    cpu = {"app": in_process(state["app"], state["spread"], state["hot"][0], app_requests),
-           "sql": in_process(sql_app(), state["sql_spread"], state["sql_hot"][0],
+    cpu = {"app": in_process(state["app"], state["roomy"], state["hot"][0], app_requests),
+           "sql": in_process(sql_app(), state["sql_roomy"], state["sql_hot"][0],
                              plain_requests),
-           "bare": in_process(bare_app(), bare_spread, bare_hot[0], plain_requests)}
+           "bare": in_process(bare_app(), bare_roomy, bare_hot[0], plain_requests)}
     for name, (booking, refusal) in cpu.items():
         print(f"  {name:<5} booking {booking:6.2f} ms   refusal {refusal:5.2f} ms")
     print(f"  ratio bare/app: booking {cpu['bare'][0] / cpu['app'][0]:.2f}, refusal "
