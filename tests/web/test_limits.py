@@ -60,3 +60,15 @@ def test_redis_outage_fails_open(make_app, make_staff):
     client = app.test_client()
     resp = _attempt(client, password=PASSWORD)
     assert resp.status_code == 302  # signed in although the limiter cannot count
+
+
+def test_the_views_with_limits_are_the_ones_listed(app):
+    """Requests to other views skip the limiter, so a limit on a view not listed in
+    LIMITED_ENDPOINTS would silently never apply."""
+    from flask_limiter.util import get_qualified_name
+
+    from web.limits import LIMITED_ENDPOINTS, limiter
+
+    limited = {endpoint for endpoint, view in app.view_functions.items()
+               if get_qualified_name(view) in limiter._marked_for_limiting}
+    assert limited == LIMITED_ENDPOINTS
