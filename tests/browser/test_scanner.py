@@ -39,7 +39,9 @@ def test_handheld_scanner_types_and_presses_enter(page: Any, live_server: Any,
     sign_in(page, live_server.url)
     page.goto(live_server.url + "/staff/checkin")
     field = page.get_by_label("受付票を読み取る（またはコードを入力）")
-    assert page.evaluate("document.activeElement.id") == "payload"  # focused on arrival
+    # Focused on arrival: Chromium applies autofocus at its next rendering step, which may
+    # come after the load event, so wait for it rather than look once.
+    expect(page.locator("#payload")).to_be_focused()
     page.keyboard.type(ticket.token)  # a wedge scanner is a keyboard
     page.keyboard.press("Enter")
     result = page.locator(".scan-result")
