@@ -144,12 +144,18 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(slots.TOKYO).isoformat()
 
 
+def _where(step: Params, slot: Slot | Row[Any], reference: str) -> dict[str, Any]:
+    """What other steps read of a booking besides the answers: the slot (start/end with
+    +09:00), the counter and the case's reference."""
+    return {"start": _iso(slot.starts_at), "end": _iso(slot.ends_at),
+            "date": slots.local_date(slot.starts_at).isoformat(), "counter": step.counter,
+            "slot_id": slot.id, "reference": reference}
+
+
 def _store(session: Session, case: Case, step: Params, slot: Slot | Row[Any],
            values: Mapping[str, Any] | None = None) -> None:
-    """What other steps read: the answers plus the slot (start/end with +09:00)."""
-    where = {"start": _iso(slot.starts_at), "end": _iso(slot.ends_at),
-             "date": slots.local_date(slot.starts_at).isoformat(), "counter": step.counter,
-             "slot_id": slot.id, "reference": case.reference}
+    """Store the answers (or, without ``values``, only a new slot) for other steps to read."""
+    where = _where(step, slot, case.reference)
     if values is None:
         runtime.set_step_data(session, case, step.id, where, merge=True)
     else:
@@ -212,15 +218,23 @@ def hold(env: Env, spec: WorkflowSpec, step: Params, slot_id: int, *,
     _fail_fast_if_full(slot)
     case = runtime.start_case(env.session, spec, actor=env.actor, now=env.now,
                               locale=locale)
-    booking = Booking(case=case, workflow_id=spec.id, step_id=step.id, slot_id=slot.id,
-                      status="held", created_at=env.now,
+    booking = _insert(env, case, step, slot, status="held", email_key=None, confirmed_at=None,
                       hold_expires_at=env.now + timedelta(minutes=step.hold_minutes))
-    env.session.add(booking)
-    env.session.flush()
     runtime.apply(env.ctx(case), "held", step=step.id,
                   detail={"booking_id": booking.id, "slot_id": slot.id})
     _take(env, slot)  # last: the slot's row lock is held from here to the commit
     return booking
+
+
+def _insert(env: Env, case: Case, step: Params, slot: Slot | Row[Any], *, status: str,
+            email_key: str | None, confirmed_at: datetime | None,
+            hold_expires_at: datetime | None) -> Booking:
+    return database.insert_now(env.session, Booking, {
+        "case_id": case.id, "workflow_id": case.workflow_id, "step_id": step.id,
+        "slot_id": slot.id, "status": status, "email_key": email_key, "sequence": 0,
+        "hold_expires_at": hold_expires_at, "created_at": env.now,
+        "confirmed_at": confirmed_at, "cancelled_at": None, "checked_in_at": None,
+        "reminded_at": None})
 
 
 def confirm(env: Env, booking: Booking, answers: Mapping[str, Any]) -> Booking:
@@ -250,24 +264,21 @@ def book(env: Env, spec: WorkflowSpec, step: Params, slot_id: int,
     requests end here, so before anything else), the answers (422), the person's limit;
     the place itself is taken last, so the slot's row lock is held only from there to the
     commit (a failed take rolls everything back). ``prepare`` writes what the caller adds to
-    the same transaction (links) before the place is taken; the case has no id yet when it
-    is called."""
+    the same transaction (links) before the place is taken."""
     slot = _bookable(env, spec, step, slot_id)
     _fail_fast_if_full(slot)
     values = _validate(step, answers, None)
     key = email_key(step, values)
     _check_person(env, spec, step, key)
-    # The case, its answers, its first event and the booking go out in one flush.
+    # The case is inserted with its answers, so it is not written twice.
+    reference = runtime.new_reference()
     case = runtime.start_case(env.session, spec, actor=env.actor, now=env.now,
-                              locale=locale, flush=False)
-    _store(env.session, case, step, slot, values)
-    booking = Booking(case=case, workflow_id=spec.id, step_id=step.id, slot_id=slot.id,
-                      status="confirmed", email_key=key, created_at=env.now,
-                      confirmed_at=env.now)
-    env.session.add(booking)
+                              locale=locale, reference=reference,
+                              data={step.id: {**values, **_where(step, slot, reference)}})
+    booking = _insert(env, case, step, slot, status="confirmed", email_key=key,
+                      confirmed_at=env.now, hold_expires_at=None)
     if prepare is not None:
         prepare(case)
-    env.session.flush()
     runtime.apply(env.ctx(case), "booked", step=step.id, detail={"booking_id": booking.id})
     _take(env, slot)
     return booking

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
+from engine import database
 from engine.models import Slot
 
 
@@ -37,6 +38,7 @@ def take(session: Session, slot_id: int) -> bool:
     transaction holds pending is written first, so the slot's row lock, taken here, is
     held only from here to the commit."""
     session.flush()
+    database.write_pending(session)
     return _rows(session.connection().execute(_take(), {"slot_id": slot_id})) == 1
 
 

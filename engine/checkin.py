@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from engine import queue, runtime, tokens
+from engine import database, queue, runtime, tokens
 from engine.daylist import submitted_forms
 from engine.models import Booking, Case, CheckIn, StaffUser, Token
 from engine.spec import Catalog, StepSpec, WorkflowSpec
@@ -144,7 +144,7 @@ def _checklist(session: Session, catalog: Catalog, *, payload: str, key: bytes,
 
     # 7. The one write that decides: only one scanner can move the booking out of confirmed.
     #    With a nonce, the move and its audit row stand or fall together (savepoint).
-    with session.begin_nested() if nonce else nullcontext():
+    with database.savepoint(session) if nonce else nullcontext():
         moved = session.execute(
             update(Booking).where(Booking.id == booking.id, Booking.status.in_(CHECKIN_FROM))
             .values(status="checked_in", checked_in_at=now)
@@ -180,7 +180,7 @@ def _record(session: Session, *, reason: str, booking: Booking | None, counter: 
         session.flush()
         return row
     try:
-        with session.begin_nested():
+        with database.savepoint(session):
             session.add(row)
             session.flush()
     except IntegrityError as exc:

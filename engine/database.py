@@ -1,14 +1,20 @@
-"""Connection settings the correctness rules depend on, applied to an SQLAlchemy Engine."""
+"""Connection settings the correctness rules depend on, applied to an SQLAlchemy Engine; rows
+written without the unit of work (one now, or several later in one INSERT per table)."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from functools import cache
+from typing import Any, TypeVar
 
-from sqlalchemy import event, exc
+from sqlalchemy import Table, event, exc, insert, inspect
 from sqlalchemy.engine import Engine, Row
-from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.orm import Session, SessionTransaction, make_transient_to_detached, scoped_session
 from sqlalchemy.sql import Executable
+
+from engine.models.base import Base
+
+_M = TypeVar("_M", bound=Base)
 
 # A pooled PostgreSQL connection idle for longer than this is tested before use.
 PING_IDLE_SECONDS = 10.0
@@ -53,12 +59,164 @@ def read_first(session: Session | scoped_session[Session], statement: Executable
     autocommit connection's reset on check-in would undo), it reads in the session's
     transaction and sees its uncommitted writes."""
     bind = session.get_bind()
-    current = session() if isinstance(session, scoped_session) else session
+    current = _current(session)
     if (current.in_transaction() or not isinstance(bind, Engine)
             or bind.dialect.name == "sqlite"):
         return session.connection().execute(statement, params).first()
     with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         return conn.execute(statement, params).first()
+
+
+# --- rows written without the unit of work ------------------------------------------------
+# session.info key: objects insert_now added in the current transaction.
+INSERTED = "inserted_now"
+
+
+def insert_now(session: Session | scoped_session[Session], model: type[_M],
+               values: dict[str, Any]) -> _M:
+    """INSERT one row of ``model`` now and return it as a persistent object of the session,
+    as if it had been loaded: one statement, without the unit of work's flush (which costs
+    a booking more than its statements). ``values`` names every column but the id.
+
+    Like an object the unit of work inserted, it leaves the session if the transaction
+    rolls back. Inside a savepoint it is inserted by the unit of work, which knows how to
+    undo it when the savepoint rolls back."""
+    current = _current(session)
+    if current.in_nested_transaction():
+        obj = model(**values)
+        current.add(obj)
+        current.flush()
+        return obj
+    table = model.metadata.tables[model.__tablename__]
+    new_id = current.connection().execute(_insert_returning(table), values).scalar_one()
+    obj = model(id=new_id, **values)
+    make_transient_to_detached(obj)
+    current.add(obj)
+    current.info.setdefault(INSERTED, []).append(obj)
+    return obj
+
+
+@cache
+def _insert_returning(table: Any) -> Any:
+    return insert(table).returning(table.c.id)
+
+
+# --- rows written later, together ---------------------------------------------------------
+# session.info key: rows of append-only tables waiting to be written, in the order added.
+PENDING = "pending_rows"
+
+
+def insert_later(session: Session | scoped_session[Session], table: Table,
+                 values: dict[str, Any], *, owner: Any = None,
+                 collection: str | None = None) -> None:
+    """Add a row of an append-only table (a case event, a link token: inserted, never
+    updated, not read back by the code that adds it) to be written with the others of its
+    table in one INSERT: before the session's next statement, before ``capacity.take``
+    (so the slot's row lock stays last) and at commit. A rollback drops it.
+
+    ``owner`` is the row's case: its id fills ``case_id`` when the row is written (a case
+    created in the transaction gets one at the flush). Its ``collection`` of these rows, if
+    loaded, is expired now and when the row is written, so reading it again (a query: the
+    row is written first) finds the new row. Inside a savepoint the row is written at once,
+    so that rolling the savepoint back takes it along."""
+    item = (table, values, owner, collection)
+    current = _current(session)
+    _expire(current, owner, collection)
+    if current.in_nested_transaction():
+        _write(current, [item])
+    else:
+        current.info.setdefault(PENDING, []).append(item)
+
+
+def write_pending(session: Session | scoped_session[Session]) -> None:
+    """Write the rows ``insert_later`` holds (one INSERT per table); nothing if none."""
+    current = _current(session)
+    items = current.info.pop(PENDING, None)
+    if items:
+        _write(current, items)
+
+
+def held(session: Session | scoped_session[Session]) -> int:
+    """How many rows are held for later: a mark for ``drop_held``."""
+    return len(_current(session).info.get(PENDING, ()))
+
+
+def drop_held(session: Session | scoped_session[Session], mark: int) -> None:
+    """Forget the rows held since ``held`` returned ``mark`` (work abandoned halfway)."""
+    del _current(session).info.get(PENDING, [])[mark:]
+
+
+def savepoint(session: Session | scoped_session[Session]) -> SessionTransaction:
+    """``session.begin_nested()`` once the rows held for later are written: written inside,
+    a rollback of the savepoint would take rows of the enclosing transaction with it."""
+    write_pending(session)
+    return session.begin_nested()
+
+
+def _write(session: Session, items: list[tuple[Table, dict[str, Any], Any, str | None]]) -> None:
+    if any(owner is not None and owner.id is None for _t, _v, owner, _c in items):
+        session.flush()  # cases created in this transaction get their ids
+    by_table: dict[Table, list[dict[str, Any]]] = {}
+    for table, values, owner, _collection in items:
+        if owner is not None:
+            values["case_id"] = owner.id
+        by_table.setdefault(table, []).append(values)
+    conn = session.connection()
+    for table, rows in by_table.items():
+        conn.execute(_insert(table), rows)
+    for _table, _values, owner, collection in items:
+        _expire(session, owner, collection)
+
+
+def _expire(session: Session, owner: Any, collection: str | None) -> None:
+    if collection is not None and collection in owner.__dict__ and inspect(owner).persistent:
+        session.expire(owner, [collection])
+
+
+def _current(session: Session | scoped_session[Session]) -> Session:
+    return session() if isinstance(session, scoped_session) else session
+
+
+@cache
+def _insert(table: Table) -> Any:
+    return insert(table)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _before_statement(state: Any) -> None:
+    """Like autoflush (and not under ``no_autoflush``): a query sees the rows held for
+    later."""
+    if PENDING in state.session.info and state.session.autoflush:
+        write_pending(state.session)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    write_pending(session)
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _no_savepoint_over_pending(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested and session.info.get(PENDING):
+        raise RuntimeError("rows are held for later: begin the savepoint with "
+                           "engine.database.savepoint()")
+
+
+@event.listens_for(Session, "after_commit")
+def _keep_inserted(session: Session) -> None:
+    if not session.in_nested_transaction():
+        session.info.pop(INSERTED, None)  # committed: they stay, as loaded objects do
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_pending(session: Session, transaction: SessionTransaction) -> None:
+    """The transaction ended: held rows were written if it committed, and are dropped if it
+    rolled back, as are the objects ``insert_now`` added (their rows are gone)."""
+    if transaction.parent is None:
+        session.info.pop(PENDING, None)
+        for obj in session.info.pop(INSERTED, ()):
+            if obj in session:
+                session.expunge(obj)
 
 
 def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:

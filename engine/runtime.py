@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from engine import database
 from engine.errors import InvalidTransition
 from engine.models import Case, CaseEvent
 from engine.spec import Catalog, WorkflowSpec, record_version
@@ -103,21 +104,22 @@ def new_reference() -> str:
 def start_case(session: Session, spec: WorkflowSpec, *, actor: str, now: datetime,
                locale: str = "ja", parent: Case | None = None,
                detail: Mapping[str, Any] | None = None,
-               data: Mapping[str, Any] | None = None, flush: bool = True) -> Case:
-    """A new case with its ``started`` event. ``data`` is its first answers (keyed by step);
-    ``flush=False`` leaves the INSERT to the next flush, so a caller creating more rows with
-    it (a booking) writes them together."""
+               data: Mapping[str, Any] | None = None, reference: str | None = None) -> Case:
+    """A new case with its ``started`` event. ``data`` is its first answers (keyed by step),
+    ``reference`` its public number if the caller made one (``new_reference``) to store in
+    them. The row is inserted at once and the case has its id."""
     record_version(session, spec)
     # Where the citizen came from (a poster's QR code), set per request by the web layer.
     origin = session.info.get("origin") or {}
     poster_id = origin.get("poster_id") if origin.get("workflow_id") == spec.id else None
-    case = Case(reference=new_reference(), workflow_id=spec.id, workflow_version=spec.version,
-                state="active", data=dict(data or {}), locale=locale, parent=parent,
-                poster_id=poster_id, created_at=now, updated_at=now)
-    session.add(case)
-    session.info.setdefault("cases_created", set()).add(case)
-    if flush:
+    if parent is not None and parent.id is None:
         session.flush()
+    case = database.insert_now(session, Case, {
+        "reference": reference or new_reference(), "workflow_id": spec.id,
+        "workflow_version": spec.version, "state": "active", "data": dict(data or {}),
+        "locale": locale, "parent_id": parent.id if parent is not None else None,
+        "poster_id": poster_id, "created_at": now, "updated_at": now, "erased_at": None})
+    session.info.setdefault("cases_created", set()).add(case)
     if poster_id is not None:
         detail = {**(detail or {}), "poster_id": poster_id}
     _append(session, case, None, "started", actor, now, detail)
@@ -134,23 +136,24 @@ def context(session: Session, catalog: Catalog, case: Case, *, actor: str, now: 
 
 
 def apply(ctx: Context, event: str, *, step: str | None,
-          detail: Mapping[str, Any] | None = None) -> CaseEvent:
+          detail: Mapping[str, Any] | None = None) -> None:
     """Record ``event`` on the case (moving its state by the table), then let the workflow's
     steps react to it in the same transaction."""
     if event not in RECORD_EVENTS:
-        ctx.case.state = next_state(CASE_TRANSITIONS, ctx.case.state, event)
-    row = _append(ctx.session, ctx.case, step, event, ctx.actor, ctx.now, detail)
+        state = next_state(CASE_TRANSITIONS, ctx.case.state, event)
+        if state != ctx.case.state:
+            ctx.case.state = state
+    _append(ctx.session, ctx.case, step, event, ctx.actor, ctx.now, detail)
     dispatch(ctx, event, step=step, detail=detail or {})
-    return row
 
 
 def record(session: Session, case: Case, event: str, *, step: str | None, actor: str,
-           now: datetime, detail: Mapping[str, Any] | None = None) -> CaseEvent:
+           now: datetime, detail: Mapping[str, Any] | None = None) -> None:
     """Append an event that never changes the state (``RECORD_EVENTS``) without a Context:
     no step reacts to these (e.g. ``erased`` from the retention job)."""
     if event not in RECORD_EVENTS:
         raise InvalidTransition(state=case.state, event=event)
-    return _append(session, case, step, event, actor, now, detail)
+    _append(session, case, step, event, actor, now, detail)
 
 
 def set_step_data(session: Session, case: Case, step: str, values: Mapping[str, Any], *,
@@ -180,10 +183,14 @@ def dispatch(ctx: Context, event: str, *, step: str | None, detail: Mapping[str,
 
 
 def _append(session: Session, case: Case, step: str | None, event: str, actor: str,
-            now: datetime, detail: Mapping[str, Any] | None) -> CaseEvent:
-    row = CaseEvent(case=case, step_id=step, event=event, actor=actor, at=now,
-                    detail=dict(detail or {}))
-    case.updated_at = now
-    session.add(row)  # written with the rest of the transaction, in one multi-row INSERT
-    return row
+            now: datetime, detail: Mapping[str, Any] | None) -> None:
+    """The event row is written with the transaction's others in one INSERT (before its
+    next statement or at commit, see ``database.insert_later``): events are never updated."""
+    database.insert_later(session, _EVENTS, {
+        "step_id": step, "event": event, "actor": actor, "at": now,
+        "detail": dict(detail or {})}, owner=case, collection="events")
+    if case.updated_at != now:  # an unchanged value would still mark the case for a flush
+        case.updated_at = now
 
+
+_EVENTS = CaseEvent.metadata.tables["case_event"]

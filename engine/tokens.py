@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from engine import database
 from engine.errors import EngineError, Gone, NotFound
 from engine.models import Case, Token
 
@@ -90,11 +91,15 @@ def check_tag(key: bytes, purpose: str, text: str) -> str | None:
 def issue(session: Session, case: Case, purpose: str, *, key: bytes, now: datetime,
           ttl: timedelta | None = None) -> str:
     token = make(key, purpose)
-    # No flush: a booking issues several links, and the unit of work writes them in one
-    # multi-row INSERT at the next flush (a lookup in the same transaction autoflushes).
-    session.add(Token(case=case, purpose=purpose, token_hash=_hash(purpose, token),
-                      created_at=now, expires_at=now + ttl if ttl else None))
+    # Written later: a booking issues several links, which go out in one INSERT (a lookup
+    # in the same transaction writes them first, see ``database.insert_later``).
+    database.insert_later(session, _TOKENS, {
+        "purpose": purpose, "token_hash": _hash(purpose, token), "created_at": now,
+        "expires_at": now + ttl if ttl else None, "revoked_at": None}, owner=case)
     return token
+
+
+_TOKENS = Token.metadata.tables["token"]
 
 
 def resolve(session: Session, text: str, purpose: str, *, key: bytes, now: datetime) -> Token:

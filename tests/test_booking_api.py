@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from engine import bookings, capacity, slots
 from engine.models import Booking, Case, Slot
@@ -40,6 +40,44 @@ def slot_id(app: Flask, day: date = date(2026, 12, 10), cap: int | None = None) 
 def n_bookings(app: Flask) -> int:
     with app.app_context():
         return int(db.session.scalar(select(func.count()).select_from(Booking)))
+
+
+def test_a_booking_writes_each_row_once_and_takes_the_place_last(
+        app: Flask, client: Any) -> None:
+    """The case, the booking and the outbox row are one INSERT each, the case's three events
+    one INSERT and its link tokens one; nothing is written twice (no UPDATE of the case
+    just inserted); the conditional UPDATE of the slot is the last statement before the
+    commit, so its row lock is held the shortest time."""
+    sid = slot_id(app)
+    first = client.post(URL, json={"slot_id": sid, "answers": {**ANSWERS, "email": "a@b.jp"}})
+    assert first.status_code == 201  # the workflow's version is stored by now
+    with app.app_context():
+        engine = db.engine
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        seen.append(" ".join(sql.split()[:3]).lower().replace('"', ""))
+
+    def commit(_conn: Any) -> None:
+        seen.append("commit")
+
+    event.listen(engine, "before_cursor_execute", note)
+    event.listen(engine, "commit", commit)
+    try:
+        resp = client.post(URL, json={"slot_id": sid, "answers": ANSWERS})
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+        event.remove(engine, "commit", commit)
+    assert resp.status_code == 201, resp.get_json()
+    booking = seen[:seen.index("commit")]  # then the email is delivered (in-process tasks)
+    writes = [s for s in booking if s.split()[0] in ("insert", "update", "delete")]
+    assert writes == ["insert into case", "insert into booking", "insert into message",
+                      "insert into case_event", "insert into token", "update slot set"]
+    assert booking[-1] == "update slot set"
+    with app.app_context():
+        case = db.session.get(Case, resp.get_json()["case_id"])
+        assert [e.event for e in case.events] == ["started", "booked", "message_queued"]
+        assert case.data["visit"]["reference"] == case.reference
 
 
 def test_slots_lists_places_left(app: Flask, client: Any) -> None:

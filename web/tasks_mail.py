@@ -25,7 +25,7 @@ from sqlalchemy import event, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, joinedload
 
-from engine import mailer, outbox, reminders, runtime
+from engine import database, mailer, outbox, reminders, runtime
 from engine.models import Booking, Case, Message
 from engine.steps import notify
 from web.context import catalog, now
@@ -162,15 +162,16 @@ def _write(rows: list[Message]) -> dict[int, str]:
     booked = session.scalars(select(Booking).options(joinedload(Booking.slot)).where(
         Booking.id.in_({r.booking_id for r in rows if r.booking_id is not None}))).all()
     # Links are built with url_for, which needs a request context even in a worker. No
-    # autoflush: the tokens of a message that fails halfway are still pending, and dropped.
+    # autoflush: the tokens of a message that fails halfway are still held, and dropped.
     with current_app.test_request_context(), session.no_autoflush:
         for row in rows:
-            pending = set(session.new)
+            pending, mark = set(session.new), database.held(session)
             try:
                 content = _render(session, row, contexts, link)
             except SQLAlchemyError:
                 raise  # the database, not the message: the task fails and is retried
             except Exception as exc:
+                database.drop_held(session, mark)
                 for obj in set(session.new) - pending:
                     session.expunge(obj)
                 problems[row.id] = (str(exc) if isinstance(exc, notify.CannotRender) else

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from engine import runtime
+from engine import database, runtime
 from engine.errors import InvalidTransition
-from engine.models import Case, CaseEvent, WorkflowVersion
+from engine.models import Case, CaseEvent, Token, WorkflowVersion
 from web.extensions import db
 
 NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
@@ -144,3 +144,72 @@ def test_first_cases_of_a_version_started_together_both_commit(app):
         assert db.session.scalar(select(func.count()).select_from(WorkflowVersion).where(
             WorkflowVersion.workflow_id == "kesseki-todoke")) == 1
         assert db.session.scalar(select(func.count()).select_from(Case)) == 2
+
+
+# --- events and link tokens written later, in one INSERT per table --------------------------
+
+def _events(case_id):
+    return [e for (e,) in db.session.execute(
+        select(CaseEvent.event).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id))]
+
+
+def test_a_query_sees_the_events_held_for_later(app):
+    with app.app_context():
+        catalog = app.extensions["catalog"]
+        case = runtime.start_case(db.session, catalog.get("boshi-techo"), actor="citizen",
+                                  now=NOW)
+        ctx = runtime.context(db.session, catalog, case, actor="staff:7", now=NOW)
+        assert database.held(db.session) == 1  # started, not written yet
+        assert [e.event for e in case.events] == ["started"]  # the query writes it first
+        assert database.held(db.session) == 0
+        runtime.apply(ctx, "note", step=None, detail={"text": "called back"})
+        assert database.held(db.session) == 1
+        assert [e.event for e in case.events] == ["started", "note"]  # read again
+        assert database.held(db.session) == 0
+        runtime.apply(ctx, "completed", step=None)
+        assert _events(case.id) == ["started", "note", "completed"]
+        db.session.commit()
+
+
+def test_a_rollback_drops_the_rows_held_for_later(app):
+    from engine import tokens
+
+    with app.app_context():
+        catalog = app.extensions["catalog"]
+        case = runtime.start_case(db.session, catalog.get("boshi-techo"), actor="citizen",
+                                  now=NOW)
+        db.session.commit()
+        ctx = runtime.context(db.session, catalog, case, actor="citizen", now=NOW)
+        runtime.apply(ctx, "note", step=None)
+        tokens.issue(db.session, case, "case", key=b"k" * 32, now=NOW)
+        assert database.held(db.session) == 2
+        db.session.rollback()
+        assert database.held(db.session) == 0
+        db.session.commit()
+        assert _events(case.id) == ["started"]
+        assert db.session.scalar(select(func.count()).select_from(Token)) == 0
+
+
+def test_a_savepoint_rolled_back_keeps_what_was_held_before_it(app):
+    with app.app_context():
+        catalog = app.extensions["catalog"]
+        case = runtime.start_case(db.session, catalog.get("boshi-techo"), actor="citizen",
+                                  now=NOW)
+        ctx = runtime.context(db.session, catalog, case, actor="citizen", now=NOW)
+        runtime.apply(ctx, "note", step=None, detail={"n": 1})
+        with pytest.raises(RuntimeError, match="savepoint"):
+            db.session.begin_nested()  # it would take the held rows along on a rollback
+        db.session.rollback()
+        assert case not in db.session  # its row is gone: as if the unit of work added it
+
+        case = runtime.start_case(db.session, catalog.get("boshi-techo"), actor="citizen",
+                                  now=NOW)
+        ctx = runtime.context(db.session, catalog, case, actor="citizen", now=NOW)
+        runtime.apply(ctx, "note", step=None, detail={"n": 1})
+        nested = database.savepoint(db.session)
+        runtime.apply(ctx, "note", step=None, detail={"n": 2})  # written at once, inside
+        nested.rollback()
+        db.session.commit()
+        rows = db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
+                                  .order_by(CaseEvent.id)).all()
+        assert [(r.event, r.detail) for r in rows] == [("started", {}), ("note", {"n": 1})]
