@@ -195,6 +195,36 @@ def test_booking_succeeds_when_the_broker_cannot_be_reached(make_app: Any) -> No
     assert (row.status, row.attempts) == ("queued", 0)  # waiting for the sweep
 
 
+@pytest.mark.parametrize("window", [30.0, 0.0])
+def test_a_web_process_sends_the_ids_of_its_requests_together(
+        make_app: Any, window: float) -> None:
+    """Requests that commit messages within MAIL_DISPATCH_SECONDS share one delivery task on
+    the real broker (0: one task each); nothing is sent before the window closes."""
+    import base64
+    import json
+
+    import redis
+
+    from tests.services import need_redis
+    from web import tasks_mail
+
+    url = need_redis()
+    broker = redis.Redis.from_url(url)
+    broker.delete("celery")
+    app = make_app(REDIS_URL=url, MAIL_DISPATCH_SECONDS=window)
+    try:
+        cases = [book(app, email=f"p{i}@example.jp") for i in range(3)]
+        if window:
+            assert broker.llen("celery") == 0  # held by this process for the window
+            tasks_mail.gathering.flush()  # as the timer does when the window closes
+        sent = [json.loads(base64.b64decode(json.loads(raw)["body"]))[0][0]
+                for raw in reversed(broker.lrange("celery", 0, -1))]
+        ids = [row.id for case in cases for row in messages(app, case_id=case)]
+        assert sent == ([ids] if window else [[i] for i in ids])
+    finally:
+        broker.delete("celery")
+
+
 def test_two_deliveries_claiming_at_once_send_once(app: Flask) -> None:
     """One claim holds the row (uncommitted) while another tries: PostgreSQL skips the
     locked row, SQLite makes the second wait and then finds it leased. Either way only one
