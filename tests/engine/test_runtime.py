@@ -148,6 +148,12 @@ def test_first_cases_of_a_version_started_together_both_commit(app):
 
 # --- events and link tokens written later, in one INSERT per table --------------------------
 
+def _new_case(app):
+    catalog = app.extensions["catalog"]
+    return catalog, runtime.start_case(db.session, catalog.get("boshi-techo"),
+                                       actor="citizen", now=NOW)
+
+
 def _events(case_id):
     return [e for (e,) in db.session.execute(
         select(CaseEvent.event).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id))]
@@ -155,9 +161,7 @@ def _events(case_id):
 
 def test_a_query_sees_the_events_held_for_later(app):
     with app.app_context():
-        catalog = app.extensions["catalog"]
-        case = runtime.start_case(db.session, catalog.get("boshi-techo"), actor="citizen",
-                                  now=NOW)
+        catalog, case = _new_case(app)
         ctx = runtime.context(db.session, catalog, case, actor="staff:7", now=NOW)
         assert database.held(db.session) == 1  # started, not written yet
         assert [e.event for e in case.events] == ["started"]  # the query writes it first
@@ -175,9 +179,7 @@ def test_a_rollback_drops_the_rows_held_for_later(app):
     from engine import tokens
 
     with app.app_context():
-        catalog = app.extensions["catalog"]
-        case = runtime.start_case(db.session, catalog.get("boshi-techo"), actor="citizen",
-                                  now=NOW)
+        catalog, case = _new_case(app)
         db.session.commit()
         ctx = runtime.context(db.session, catalog, case, actor="citizen", now=NOW)
         runtime.apply(ctx, "note", step=None)
@@ -192,9 +194,7 @@ def test_a_rollback_drops_the_rows_held_for_later(app):
 
 def test_a_savepoint_rolled_back_keeps_what_was_held_before_it(app):
     with app.app_context():
-        catalog = app.extensions["catalog"]
-        case = runtime.start_case(db.session, catalog.get("boshi-techo"), actor="citizen",
-                                  now=NOW)
+        catalog, case = _new_case(app)
         ctx = runtime.context(db.session, catalog, case, actor="citizen", now=NOW)
         runtime.apply(ctx, "note", step=None, detail={"n": 1})
         with pytest.raises(RuntimeError, match="savepoint"):
