@@ -86,14 +86,20 @@ def insert_now(session: Session | scoped_session[Session], model: type[_M],
         obj = model(**values)
         current.add(obj)
         current.flush()
-        return obj
-    table = model.metadata.tables[model.__tablename__]
-    new_id = current.connection().execute(_insert_returning(table), values).scalar_one()
-    obj = model(id=new_id, **values)
-    make_transient_to_detached(obj)
-    current.add(obj)
+    else:
+        table = model.metadata.tables[model.__tablename__]
+        new_id = current.connection().execute(_insert_returning(table), values).scalar_one()
+        obj = model(id=new_id, **values)
+        make_transient_to_detached(obj)
+        current.add(obj)
     current.info.setdefault(INSERTED, []).append(obj)
     return obj
+
+
+def inserted_here(session: Session | scoped_session[Session], obj: Any) -> bool:
+    """Whether ``insert_now`` added ``obj`` in the current transaction: no other
+    transaction can see its row yet."""
+    return any(o is obj for o in _current(session).info.get(INSERTED, ()))
 
 
 @cache

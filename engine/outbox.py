@@ -101,8 +101,8 @@ def enqueue(session: Session, *, key: str, to: str, now: datetime, domain: str,
         dispatched_at=now, last_error=failed, created_at=now, resent_from_id=resent_from,
     )
     # A Core statement on the session's connection: it needs nothing else that is pending
-    # (rows added before it, such as the event that caused it, go out with the
-    # transaction's next flush instead of one of their own), and no ORM objects come back.
+    # (the event that caused it is held and goes out with the transaction's other rows,
+    # see ``database.insert_later``), and no ORM objects come back.
     conn = session.connection()
     new_id = conn.execute(_insert(conn.dialect.name), values).scalar()
     if new_id is not None and not failed:

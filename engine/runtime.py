@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from engine import database
@@ -88,13 +87,6 @@ class Context:
     links: Callable[[str], str] | None = None
 
 
-@event.listens_for(Session, "after_commit")
-@event.listens_for(Session, "after_rollback")
-def _forget_created_cases(session: Session) -> None:
-    """Once committed, a case created in the transaction is visible to others again."""
-    session.info.pop("cases_created", None)
-
-
 def new_reference() -> str:
     """A short public case number for people to read out (no secret; 40 random bits)."""
     alphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -119,7 +111,6 @@ def start_case(session: Session, spec: WorkflowSpec, *, actor: str, now: datetim
         "workflow_version": spec.version, "state": "active", "data": dict(data or {}),
         "locale": locale, "parent_id": parent.id if parent is not None else None,
         "poster_id": poster_id, "created_at": now, "updated_at": now, "erased_at": None})
-    session.info.setdefault("cases_created", set()).add(case)
     if poster_id is not None:
         detail = {**(detail or {}), "poster_id": poster_id}
     _append(session, case, None, "started", actor, now, detail)
@@ -163,8 +154,7 @@ def set_step_data(session: Session, case: Case, step: str, values: Mapping[str, 
     The answers of all steps are one JSON value, so the case row is re-read under a lock
     first (PostgreSQL; SQLite transactions are exclusive already): a booking rescheduled while
     the questionnaire is sent must not write back a stale copy of the other step's answers."""
-    created_here = case in session.info.get("cases_created", ())  # no one else sees it yet
-    if (case.id is not None and not created_here
+    if (case.id is not None and not database.inserted_here(session, case)  # others see it
             and session.get_bind().dialect.name == "postgresql"):
         session.flush()
         session.refresh(case, ["data"], with_for_update=True)

@@ -172,15 +172,13 @@ def _write(rows: list[Message]) -> dict[int, str]:
     # autoflush: the tokens of a message that fails halfway are still held, and dropped.
     with current_app.test_request_context(), session.no_autoflush:
         for row in rows:
-            pending, mark = set(session.new), database.held(session)
+            mark = database.held(session)
             try:
                 content = _render(session, row, contexts, link)
             except SQLAlchemyError:
                 raise  # the database, not the message: the task fails and is retried
             except Exception as exc:
                 database.drop_held(session, mark)
-                for obj in set(session.new) - pending:
-                    session.expunge(obj)
                 problems[row.id] = (str(exc) if isinstance(exc, notify.CannotRender) else
                                     f"cannot render: {type(exc).__name__}: {exc}")[:500]
                 continue
