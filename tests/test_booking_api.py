@@ -11,7 +11,7 @@ from flask import Flask
 from sqlalchemy import event, func, select
 
 from engine import bookings, capacity, slots
-from engine.models import Booking, Case, Slot
+from engine.models import Booking, Case, CaseEvent, Slot
 from web.extensions import db
 
 NOW = datetime(2026, 12, 2, 0, 0, tzinfo=UTC)
@@ -242,3 +242,20 @@ def test_repeated_refusals_keep_each_language(app: Flask, client: Any) -> None:
     assert again_en == first_en and ja["alternatives"] == first_en["alternatives"]
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Case)) == 1
+
+
+def test_api_calls_are_the_citizens_even_beside_a_staff_session(
+        app: Flask, client: Any, auth: Any, make_staff: Any) -> None:
+    """The API never takes who is calling from a session cookie: a booking, reschedule and
+    cancel sent by a browser that is also signed in to the staff pages are the citizen's."""
+    make_staff()
+    assert auth.login().status_code == 302
+    a, b = slot_id(app), slot_id(app, date(2026, 12, 11))
+    token = client.post(URL, json={"slot_id": a, "answers": ANSWERS}).get_json()["token"]
+    assert client.post(f"/api/v1/cases/{token}/reschedule", json={"slot_id": b}
+                       ).status_code == 200
+    assert client.post(f"/api/v1/cases/{token}/cancel").status_code == 200
+    with app.app_context():
+        actors = db.session.execute(select(CaseEvent.event, CaseEvent.actor)).all()
+    assert {e for e, _ in actors} >= {"started", "booked", "rescheduled", "cancelled"}
+    assert {who for _, who in actors} == {"citizen"}

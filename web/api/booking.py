@@ -1,6 +1,9 @@
 """Booking calls of the JSON API: a workflow's slots, booking in one call (201 with the
 citizen's links), the case as its citizen sees it, and cancel/reschedule by the case token.
 
+These are a citizen's calls, made as the citizen: a session cookie, which the API never
+reads for who is calling, does not turn them into a staff member's (nor costs a lookup of one).
+
 A booking request may carry ``Idempotency-Key``: a retry or a concurrent duplicate with the
 same key gets the first request's case back (201 with fresh links), never a second booking.
 """
@@ -27,9 +30,14 @@ from web.context import catalog, external_url, now, token_key
 from web.errors import error_response
 from web.extensions import db
 from web.i18n import TZ, current_locale
-from web.steps.booking import env, resolve
+from web.steps import booking as pages
+from web.steps.booking import resolve
 
 MAX_DAYS = 92
+
+
+def env() -> bookings.Env:
+    return pages.env("citizen")
 
 
 class SlotsQuery(BaseModel):
