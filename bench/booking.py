@@ -387,9 +387,10 @@ def drive(requests: list[Request], server: subprocess.Popen[bytes]) -> dict[str,
     return result
 
 
-# wrk -s <this> <url> -- <tag> <slot ids, comma-separated> <body up to the email>: each request
-# books one of the slots, picked at random, for a new person (the tag, the thread and a
-# counter make the email unique). Prints one RESULT line with the status mix of all threads.
+# wrk -s <this> <url> -- <tag> <slot ids, comma-separated> <body up to the email> <seed>: each
+# request books one of the slots, picked at random (a seed per run and thread), for a new
+# person (the tag, the thread and a counter make the email unique). Prints one RESULT line
+# with the status mix of all threads.
 WRK_SCRIPT = r"""
 local threads = {}
 function setup(thread)
@@ -399,7 +400,7 @@ end
 function init(args)
   tag, ids, head, n, codes = args[1], {}, args[3], 0, {}
   for id in string.gmatch(args[2], "%d+") do table.insert(ids, tonumber(id)) end
-  math.randomseed(tid * 7919)
+  math.randomseed(tonumber(args[4]) + tid)
 end
 function request()
   n = n + 1
@@ -440,7 +441,8 @@ def drive_wrk(url: str, slot_ids: list[int], tag: str, server: subprocess.Popen[
     before = (_cpu_seconds(served), _cpu_seconds(database), _children_cpu())
     out = subprocess.run(
         ["wrk", "-t2", f"-c{CLIENTS}", f"-d{WRK_SECONDS}s", "--latency", "-s", str(script),
-         url, "--", tag, ",".join(map(str, slot_ids)), head],
+         url, "--", tag, ",".join(map(str, slot_ids)), head,
+         str(random.randrange(1, 2**30, 1000))],
         capture_output=True, text=True, check=True).stdout
     after = (_cpu_seconds(served), _cpu_seconds(sorted({*database, *_postgres()})),
              _children_cpu())
