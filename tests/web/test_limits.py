@@ -72,3 +72,26 @@ def test_the_views_with_limits_are_the_ones_listed(app):
     limited = {endpoint for endpoint, view in app.view_functions.items()
                if get_qualified_name(view) in limiter._marked_for_limiting}
     assert limited == LIMITED_ENDPOINTS
+
+
+def test_the_limiter_runs_for_the_limited_views_alone(make_app, make_staff):
+    """Flask-Limiter's hooks (before, after, teardown) skip every other request — a
+    sell-out's refusals among them — and still count sign-in attempts."""
+    from flask import request
+    from flask.globals import request_ctx
+
+    app = _limited_app(make_app, make_staff, RATELIMIT_STORAGE_URI="memory://")
+    touched: dict[str, bool] = {}
+
+    @app.teardown_request  # runs before the limiter's own teardown hook
+    def probe(_exc=None):
+        touched[request.path] = hasattr(request_ctx._get_current_object(),
+                                        "_limiter_request_context")
+
+    client = app.test_client()
+    client.get("/")
+    client.post("/api/v1/workflows/boshi-techo/bookings", json={"slot_id": 1})
+    assert touched == {"/": False, "/api/v1/workflows/boshi-techo/bookings": False}
+    resp = _attempt(client)
+    assert touched["/staff/login"] is True
+    assert resp.status_code == 422 and resp.headers["X-RateLimit-Limit"] == "5"
