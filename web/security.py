@@ -13,22 +13,30 @@ CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src '
 JSON_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 
+# (name, value) in the order they are added; each only where the view did not set it.
+_COMMON = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"),
+           ("X-Frame-Options", "DENY"))
+_FOR_JSON = (("Content-Security-Policy", JSON_CSP), *_COMMON)
+_FOR_PAGES = (("Content-Security-Policy", CSP),
+              ("Permissions-Policy", "camera=(self), microphone=(), geolocation=()"), *_COMMON)
+_HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+_NO_STORE = ("Cache-Control", "no-store")  # all but static files
+
+
 def init_app(app: Flask) -> None:
-    https = app.config["BASE_URL"].startswith("https://")
+    hsts = (_HSTS,) if app.config["BASE_URL"].startswith("https://") else ()
+    # (lower-case name, name, value) for each (JSON?, static file?), worked out once.
+    wanted = {(json, static): tuple((name.lower(), name, value) for name, value in (
+        *(_FOR_JSON if json else _FOR_PAGES), *hsts, *(() if static else (_NO_STORE,))))
+        for json in (True, False) for static in (True, False)}
 
     @app.after_request
     def headers(resp: Response) -> Response:
+        # One pass over the response's headers, not a scan per header: every response.
         h = resp.headers
-        if resp.mimetype == "application/json":
-            h.setdefault("Content-Security-Policy", JSON_CSP)
-        else:
-            h.setdefault("Content-Security-Policy", CSP)
-            h.setdefault("Permissions-Policy", "camera=(self), microphone=(), geolocation=()")
-        h.setdefault("X-Content-Type-Options", "nosniff")
-        h.setdefault("Referrer-Policy", "no-referrer")
-        h.setdefault("X-Frame-Options", "DENY")
-        if https:
-            h.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        if request.endpoint != "static":
-            h.setdefault("Cache-Control", "no-store")
+        present = {name.lower() for name in h.keys()}
+        for key, name, value in wanted[resp.mimetype == "application/json",
+                                       request.endpoint == "static"]:
+            if key not in present:
+                h.add(name, value)
         return resp

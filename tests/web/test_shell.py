@@ -90,6 +90,34 @@ def test_json_responses_get_the_api_security_headers(client):
     assert h["Cache-Control"] == "no-store" and h["Referrer-Policy"] == "no-referrer"
 
 
+def test_security_headers_over_https_for_static_files_and_a_views_own(make_app):
+    """HSTS only under an https BASE_URL; static files may be cached; a header the view set
+    itself is kept, not doubled."""
+    from flask import Response
+
+    plain = make_app().test_client().get("/")
+    assert "Strict-Transport-Security" not in plain.headers
+    app = make_app(BASE_URL="https://madoguchi.example.jp")
+
+    @app.get("/own-policy")
+    def own_policy() -> Response:
+        resp = Response("x", mimetype="text/html")
+        resp.headers["Content-Security-Policy"] = "sandbox"
+        resp.headers["Cache-Control"] = "private, max-age=60"
+        return resp
+
+    client = app.test_client()
+    h = client.get("/").headers
+    assert h["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+    static = client.get("/static/app.css")
+    assert static.status_code == 200 and "no-store" not in static.headers.get("Cache-Control", "")
+    assert static.headers["X-Content-Type-Options"] == "nosniff"
+    own = client.get("/own-policy").headers
+    assert own.getlist("Content-Security-Policy") == ["sandbox"]
+    assert own.getlist("Cache-Control") == ["private, max-age=60"]
+    assert own["X-Frame-Options"] == "DENY" and "Strict-Transport-Security" in own
+
+
 def test_api_lists_workflows_and_serves_openapi(client):
     data = client.get("/api/v1/workflows").get_json()
     flagship = next(w for w in data["workflows"] if w["id"] == "boshi-techo")
