@@ -54,7 +54,6 @@ def _only_for_limited_views(app: Flask) -> None:
                 return hook(*args)
             return args[0] if passthrough else None  # an after_request hook returns the response
 
-        run.__wrapped_limiter_hook__ = True  # type: ignore[attr-defined]
         return run
 
     for funcs, passthrough in ((app.before_request_funcs, False),
