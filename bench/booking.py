@@ -72,6 +72,7 @@ WRK_SPREAD_PLACES = 50  # each spread slot's capacity for the wrk rounds
 IN_PROCESS = 300  # bookings (and twice as many refusals) per target, in this process
 WARM_UP = 100  # requests each server gets before anything is measured
 HOT_ATTEMPTS, HOT_PLACES, SPREAD_SLOTS = 2000, 50, 1000
+APP_PATH, PLAIN_PATH = "/api/v1/workflows/boshi-techo/bookings", "/book"  # app; sql, bare
 ANSWERS = {"name": "負荷 試験", "kana": "フカ シケン", "phone": "03-1234-5678"}
 
 
@@ -83,7 +84,7 @@ def bare_app() -> Flask:
     app = Flask("bare")
     engine = create_engine(DB, pool_size=4, max_overflow=4)
 
-    @app.post("/book")
+    @app.post(PLAIN_PATH)
     def book() -> Any:
         slot_id = int((request.get_json() or {})["slot_id"])
         with engine.begin() as conn:
@@ -150,7 +151,7 @@ def sql_app() -> Flask:
     class Full(Exception):
         pass
 
-    @app.post("/book")
+    @app.post(PLAIN_PATH)
     def book() -> Any:
         body = request.get_json() or {}
         slot_id, answers = int(body["slot_id"]), body["answers"]
@@ -476,14 +477,14 @@ def summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def app_requests(base: str, slot_ids: list[int], n: int, tag: str) -> list[tuple[str, Any]]:
-    url = f"{base}/api/v1/workflows/boshi-techo/bookings"
+    url = base + APP_PATH
     return [(url, {"slot_id": random.choice(slot_ids),  # noqa: S311
                    "answers": {**ANSWERS, "email": f"{tag}{i}@example.jp"}}) for i in range(n)]
 
 
 def plain_requests(base: str, slot_ids: list[int], n: int, tag: str) -> list[tuple[str, Any]]:
     """The app's requests, sent to ``/book`` of the hand-written and the bare endpoint."""
-    return [(f"{base}/book", {"slot_id": random.choice(slot_ids),  # noqa: S311
+    return [(base + PLAIN_PATH, {"slot_id": random.choice(slot_ids),  # noqa: S311
                               "answers": {**ANSWERS, "email": f"{tag}{i}@example.jp"}})
             for i in range(n)]
 
@@ -601,15 +602,13 @@ def main() -> None:
             script = tmp / "book.lua"
             script.write_text(WRK_SCRIPT, "utf-8")
             room_for_wrk(state, bare_spread)
-            paths = {"app": "/api/v1/workflows/boshi-techo/bookings", "sql": "/book",
-                     "bare": "/book"}
             for r in range(ROUNDS):
                 for scenario, slot_ids in (("spread", spread_of), ("hot", {
                         n: [ids[ROUNDS + r]] for n, ids in hot_of.items()})):
                     for name, (proc, base) in servers.items():
                         results.setdefault(f"{name} wrk {scenario}", []).append(drive_wrk(
-                            base + paths[name], slot_ids[name], f"{name}{scenario[0]}{r}-",
-                            proc, script))
+                            base + (APP_PATH if name == "app" else PLAIN_PATH),
+                            slot_ids[name], f"{name}{scenario[0]}{r}-", proc, script))
     finally:
         for proc, _base in servers.values():
             stop(proc)
