@@ -55,7 +55,7 @@ from typing import Any  # noqa: E402
 
 import httpx  # noqa: E402
 from flask import Flask, jsonify, request  # noqa: E402
-from sqlalchemy import create_engine, func, insert, select, text, update  # noqa: E402
+from sqlalchemy import bindparam, create_engine, func, insert, select, text, update  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DB = os.environ.get("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test_booking")
@@ -151,6 +151,19 @@ def sql_app() -> Flask:
     class Full(Exception):
         pass
 
+    # Built once, as the app builds its own: each request only binds values.
+    read = select(slot.c.booked, slot.c.capacity).where(slot.c.id == bindparam("slot_id"))
+    lock = text("SELECT pg_advisory_xact_lock(:k)")
+    count = select(func.count(booking.c.id)).select_from(
+        booking.join(slot, booking.c.slot_id == slot.c.id)).where(
+        booking.c.workflow_id == "boshi-techo", booking.c.email_key == bindparam("email"),
+        booking.c.status == "confirmed", slot.c.ends_at > bindparam("now"))
+    new_case, new_booking = (insert(case).returning(case.c.id),
+                             insert(booking).returning(booking.c.id))
+    take = (update(slot).where(slot.c.id == bindparam("slot_id"),
+                               slot.c.booked < slot.c.capacity)
+            .values(booked=slot.c.booked + 1))
+
     @app.post(PLAIN_PATH)
     def book() -> Any:
         body = request.get_json() or {}
@@ -158,46 +171,39 @@ def sql_app() -> Flask:
         email, now = answers["email"], datetime.now(UTC)
         try:
             with engine.begin() as conn:
-                row = conn.execute(select(slot.c.booked, slot.c.capacity)
-                                   .where(slot.c.id == slot_id)).one()
+                row = conn.execute(read, {"slot_id": slot_id}).one()
                 if row.booked >= row.capacity:
                     raise Full
-                lock = int.from_bytes(hashlib.sha256(email.encode()).digest()[:8], "big",
-                                      signed=True)
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
-                conn.execute(select(func.count(booking.c.id)).select_from(
-                    booking.join(slot, booking.c.slot_id == slot.c.id)).where(
-                    booking.c.workflow_id == "boshi-techo", booking.c.email_key == email,
-                    booking.c.status == "confirmed", slot.c.ends_at > now)).scalar()
-                case_id = conn.execute(insert(case).values(
-                    reference=secrets.token_hex(4).upper(), workflow_id="boshi-techo",
-                    workflow_version=version, state="active", data={"visit": answers},
-                    locale="ja", created_at=now, updated_at=now).returning(case.c.id)
-                ).scalar_one()
-                booking_id = conn.execute(insert(booking).values(
-                    case_id=case_id, workflow_id="boshi-techo", step_id="visit",
-                    slot_id=slot_id, status="confirmed", email_key=email, created_at=now,
-                    confirmed_at=now).returning(booking.c.id)).scalar_one()
+                key = int.from_bytes(hashlib.sha256(email.encode()).digest()[:8], "big",
+                                     signed=True)
+                conn.execute(lock, {"k": key})
+                conn.execute(count, {"email": email, "now": now}).scalar()
+                case_id = conn.execute(new_case, {
+                    "reference": secrets.token_hex(4).upper(), "workflow_id": "boshi-techo",
+                    "workflow_version": version, "state": "active", "data": {"visit": answers},
+                    "locale": "ja", "created_at": now, "updated_at": now}).scalar_one()
+                booking_id = conn.execute(new_booking, {
+                    "case_id": case_id, "workflow_id": "boshi-techo", "step_id": "visit",
+                    "slot_id": slot_id, "status": "confirmed", "email_key": email,
+                    "created_at": now, "confirmed_at": now}).scalar_one()
                 conn.execute(insert(event), [
                     {"case_id": case_id, "step_id": s, "event": e, "actor": "citizen",
                      "at": now, "detail": d}
                     for s, e, d in ((None, "started", {}),
                                     ("visit", "booked", {"booking_id": booking_id}),
                                     (None, "message_queued", {}))])
-                conn.execute(insert(message).values(
-                    case_id=case_id, step_id="booked-mail", event="booked",
-                    booking_id=booking_id, idempotency_key=f"notify:{case_id}:b{booking_id}",
-                    message_id=f"<{secrets.token_hex(16)}@bench>", to_addr=email,
-                    subject="", status="queued", attempts=0, created_at=now))
+                conn.execute(insert(message), {
+                    "case_id": case_id, "step_id": "booked-mail", "event": "booked",
+                    "booking_id": booking_id, "idempotency_key": f"notify:{case_id}:b{booking_id}",
+                    "message_id": f"<{secrets.token_hex(16)}@bench>", "to_addr": email,
+                    "subject": "", "status": "queued", "attempts": 0, "created_at": now})
                 links = {p: secrets.token_urlsafe(24) for p in ("case", "ticket", "cancel",
                                                                  "ics")}
                 conn.execute(insert(token), [
                     {"case_id": case_id, "purpose": p, "created_at": now,
                      "token_hash": hashlib.sha256(v.encode()).hexdigest()}
                     for p, v in links.items()])
-                if not conn.execute(update(slot).where(
-                        slot.c.id == slot_id, slot.c.booked < slot.c.capacity)
-                        .values(booked=slot.c.booked + 1)).rowcount:
+                if not conn.execute(take, {"slot_id": slot_id}).rowcount:
                     raise Full
         except Full:
             return jsonify({"error": {"code": "slot_full"}}), 409
