@@ -6,7 +6,8 @@ Rules a reader could not guess from the names:
   transaction; ``Slot.booked`` always equals the number of bookings in PLACE_STATUSES.
 * A hold expires by time: a held booking past ``hold_expires_at`` no longer keeps its place
   for anyone looking at or booking the slot (the place is reclaimed on the spot), whether or
-  not the periodic sweep has run.
+  not the periodic sweep has run. While people are waiting for the slot the place is theirs:
+  a booker is refused and the refusal's ``follow_up`` offers it to the first of them.
 * Every status change of a booking is a conditional UPDATE guarded by the status it had
   (and, for a reschedule, the slot), so two requests acting on the same booking at once
   cannot both succeed and give a place back twice.
@@ -108,20 +109,45 @@ def _bookable(env: Env, spec: WorkflowSpec, step: Params, slot_id: int) -> Row[A
     return slot
 
 
-def _fail_fast_if_full(slot: Row[Any]) -> None:
-    """Refuse a slot that is full as read, with no expired hold to reclaim, before writing
-    anything: in a sell-out most requests end here. Only an optimisation — the conditional
-    UPDATE in ``_take`` is what decides."""
-    if slot.booked >= slot.capacity and not slot.stale:
-        raise Conflict("slot_full", slot_id=slot.id)
+def _fail_fast_if_full(env: Env, slot: Row[Any]) -> None:
+    """Refuse a slot that is full as read, with no expired hold to reclaim for this booker,
+    before writing anything: in a sell-out most requests end here. Only an optimisation —
+    the conditional UPDATE in ``_take`` is what decides."""
+    if slot.booked < slot.capacity:
+        return
+    if not slot.stale:
+        raise _full(env, slot.id)
+    if _someone_waiting(env, slot.id):
+        raise _full(env, slot.id, to_waitlist=True)
 
 
 def _take(env: Env, slot: Slot | Row[Any]) -> None:
     if capacity.take(env.session, slot.id):
         return
+    if _someone_waiting(env, slot.id):
+        raise _full(env, slot.id, to_waitlist=True)
     if expire_stale(env, slot_id=slot.id) and capacity.take(env.session, slot.id):
         return
-    raise Conflict("slot_full", slot_id=slot.id)
+    raise _full(env, slot.id)
+
+
+@cache
+def _waiting_for() -> Any:
+    w = WaitlistEntry.__table__.c
+    return select(w.id).where(w.slot_id == bindparam("slot_id"), w.status == "waiting").limit(1)
+
+
+def _someone_waiting(env: Env, slot_id: int) -> bool:
+    return database.read_first(env.session, _waiting_for(), {"slot_id": slot_id}) is not None
+
+
+def _full(env: Env, slot_id: int, *, to_waitlist: bool = False) -> Conflict:
+    """``slot_full``; with ``to_waitlist``, the places expired holds left in the slot go to
+    the people waiting (the refusal's follow-up), not to this booker."""
+    exc = Conflict("slot_full", slot_id=slot_id)
+    if to_waitlist:
+        exc.follow_up = lambda: expire_stale(env, slot_id=slot_id, offer=True)
+    return exc
 
 
 # --- status changes -------------------------------------------------------------------------
@@ -215,7 +241,7 @@ def hold(env: Env, spec: WorkflowSpec, step: Params, slot_id: int, *,
          locale: str = "ja") -> Booking:
     """Keep a place for ``hold_minutes`` while the citizen fills in the details (a new case)."""
     slot = _bookable(env, spec, step, slot_id)
-    _fail_fast_if_full(slot)
+    _fail_fast_if_full(env, slot)
     case = runtime.start_case(env.session, spec, actor=env.actor, now=env.now,
                               locale=locale)
     booking = _insert(env, case, step, slot, status="held", email_key=None, confirmed_at=None,
@@ -266,7 +292,7 @@ def book(env: Env, spec: WorkflowSpec, step: Params, slot_id: int,
     commit (a failed take rolls everything back). ``prepare`` writes what the caller adds to
     the same transaction (links) before the place is taken."""
     slot = _bookable(env, spec, step, slot_id)
-    _fail_fast_if_full(slot)
+    _fail_fast_if_full(env, slot)
     values = _validate(step, answers, None)
     key = email_key(step, values)
     _check_person(env, spec, step, key)

@@ -6,14 +6,20 @@ HTTP status; the engine never formats user-facing text itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
 class EngineError(Exception):
-    """A rule of the domain refused the operation. Nothing was changed."""
+    """A rule of the domain refused the operation. Nothing was changed.
+
+    ``follow_up``, when set, is work the refusal calls for on the system's behalf, not the
+    caller's (a lapsed hold's place handed to the waiting list): the caller runs it after
+    rolling its own transaction back, in a transaction of its own, and refuses all the same."""
 
     code = "error"
     status = 400
+    follow_up: Callable[[], object] | None = None
 
     def __init__(self, code: str | None = None, *, fields: dict[str, str] | None = None,
                  **params: Any) -> None:

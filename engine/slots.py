@@ -18,11 +18,11 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import jpholiday
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from engine.models import Booking, Slot
+from engine.models import Booking, Slot, WaitlistEntry
 from engine.spec import WorkflowSpec
 from engine.steps.booking import WEEKDAYS, Params, Schedule
 
@@ -133,15 +133,17 @@ def _stale_holds(now: datetime):  # type: ignore[no-untyped-def]
 def available(session: Session, spec: WorkflowSpec, step: Params, lo: datetime, hi: datetime,
               *, now: datetime) -> list[Free]:
     """Open slots of the step starting in [lo, hi) and inside the booking window, with places
-    left (an expired hold counts as free: its expiry never waits for a job)."""
+    left (an expired hold counts as free: its expiry never waits for a job; but not while
+    people are waiting for the slot, whose place it is)."""
     first, last = window(step, now)
     lo, hi = max(lo, first), min(hi, last + timedelta(microseconds=1))
     if lo >= hi:
         return []
     stale = _stale_holds(now)
+    waiting = exists().where(WaitlistEntry.slot_id == Slot.id, WaitlistEntry.status == "waiting")
+    freed = case((func.coalesce(stale.c.n, 0) == 0, 0), (waiting, 0), else_=stale.c.n)
     rows = session.execute(
-        select(Slot.id, Slot.starts_at, Slot.ends_at, Slot.capacity, Slot.booked,
-               func.coalesce(stale.c.n, 0))
+        select(Slot.id, Slot.starts_at, Slot.ends_at, Slot.capacity, Slot.booked, freed)
         .outerjoin(stale, stale.c.slot_id == Slot.id)
         .where(Slot.workflow_id == spec.id, Slot.step_id == step.id, Slot.closed.is_(False),
                Slot.starts_at >= lo, Slot.starts_at < hi)

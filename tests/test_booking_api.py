@@ -3,15 +3,15 @@ the citizen's case, cancel and reschedule; Idempotency-Key replays."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
 from sqlalchemy import event, func, select
 
-from engine import bookings, capacity, slots
-from engine.models import Booking, Case, CaseEvent, Slot
+from engine import bookings, capacity, slots, waitlist
+from engine.models import Booking, Case, CaseEvent, Slot, WaitlistEntry
 from web.extensions import db
 
 NOW = datetime(2026, 12, 2, 0, 0, tzinfo=UTC)
@@ -22,7 +22,10 @@ URL = "/api/v1/workflows/boshi-techo/bookings"
 
 @pytest.fixture
 def app(make_app: Any) -> Flask:
-    return make_app(CLOCK=lambda: NOW)
+    clock = {"now": NOW}
+    app = make_app(CLOCK=lambda: clock["now"])
+    app.config["TEST_CLOCK"] = clock
+    return app
 
 
 def slot_id(app: Flask, day: date = date(2026, 12, 10), cap: int | None = None) -> int:
@@ -259,3 +262,38 @@ def test_api_calls_are_the_citizens_even_beside_a_staff_session(
         actors = db.session.execute(select(CaseEvent.event, CaseEvent.actor)).all()
     assert {e for e, _ in actors} >= {"started", "booked", "rescheduled", "cancelled"}
     assert {who for _, who in actors} == {"citizen"}
+
+
+def test_a_lapsed_hold_goes_to_the_waitlist_for_api_bookings_and_moves(
+        app: Flask, client: Any) -> None:
+    """A booking, or a reschedule, into a slot whose only place a lapsed hold left while
+    someone waits: 409 ``slot_full``, and the place is offered to the person waiting."""
+    sid, other = slot_id(app, cap=1), slot_id(app, date(2026, 12, 11))
+    mine = client.post(URL, json={"slot_id": other, "answers": ANSWERS}).get_json()
+    with app.app_context():
+        env = bookings.Env(db.session, app.extensions["catalog"], NOW)
+        spec = app.extensions["catalog"].get("boshi-techo")
+        step = bookings.booking_step(spec)
+        bookings.hold(env, spec, step, sid)
+        db.session.commit()
+        waitlist.join_waitlist(env, spec, step, sid, {**ANSWERS, "email": "w@example.jp"})
+        db.session.commit()
+    app.config["TEST_CLOCK"]["now"] = NOW + timedelta(minutes=step.hold_minutes + 1)
+    moved = client.post(f"/api/v1/cases/{mine['token']}/reschedule", json={"slot_id": sid})
+    assert moved.status_code == 409 and moved.get_json()["error"]["code"] == "slot_full"
+    with app.app_context():
+        assert db.session.scalar(select(WaitlistEntry.status)) == "offered"
+        assert db.session.get(Slot, sid).booked == 1
+        db.session.get(Slot, sid).capacity = 2  # a second place, and a second person waiting
+        db.session.commit()
+        bookings.hold(env, spec, step, sid)
+        db.session.commit()
+        waitlist.join_waitlist(env, spec, step, sid, {**ANSWERS, "email": "v@example.jp"})
+        db.session.commit()
+    app.config["TEST_CLOCK"]["now"] = NOW + timedelta(minutes=2 * step.hold_minutes + 2)
+    resp = client.post(URL, json={"slot_id": sid, "answers": {**ANSWERS, "email": "x@b.jp"}})
+    assert resp.status_code == 409 and resp.get_json()["error"]["code"] == "slot_full"
+    with app.app_context():
+        statuses = db.session.scalars(select(WaitlistEntry.status).order_by(WaitlistEntry.id))
+        assert list(statuses) == ["offered", "offered"]  # the first offer still runs
+        assert db.session.get(Slot, sid).booked == 2 and not bookings.places_leak(db.session)

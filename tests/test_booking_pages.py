@@ -12,7 +12,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from engine import bookings, capacity, slots
-from engine.models import Booking, Case, IdempotencyKey, Slot
+from engine.models import Booking, Case, IdempotencyKey, Message, Slot, WaitlistEntry
 from web.extensions import db
 
 NOW = datetime(2026, 12, 2, 0, 0, tzinfo=UTC)  # Wed 2 Dec 2026, 09:00 in Tokyo
@@ -140,6 +140,26 @@ def test_full_slot_offers_nearest_and_waitlist(app: Flask, client: Any) -> None:
     resp = client.post(f"/book/boshi-techo/waitlist/{sid}",
                        data={**ANSWERS, "email": "jiro@example.jp"})
     assert resp.status_code == 200 and "キャンセル待ちに登録しました" in resp.get_data(as_text=True)
+
+
+def test_a_lapsed_hold_is_offered_to_the_waitlist_not_to_the_next_booker(
+        app: Flask, client: Any) -> None:
+    """Someone holds the only place and walks away; someone else joins the waiting list.
+    When the hold lapses, the next person to choose the slot is told it is full, and the
+    place is offered to the person waiting (their email queued) there and then."""
+    sid = first_slot(app, cap=1)
+    hold_and_get_details(client, sid, "walks-away")
+    resp = client.post(f"/book/boshi-techo/waitlist/{sid}",
+                       data={**ANSWERS, "email": "jiro@example.jp"})
+    assert resp.status_code == 200
+    app.config["TEST_CLOCK"]["now"] = NOW + timedelta(minutes=11)
+    resp = client.post("/book/boshi-techo/hold", data={"slot_id": sid, "form_key": "late"})
+    assert resp.status_code == 409 and "満席になりました" in resp.get_data(as_text=True)
+    assert count(app, WaitlistEntry, WaitlistEntry.status == "offered") == 1
+    assert count(app, Message, Message.event == "waitlist_offer") == 1
+    assert count(app, Booking, Booking.status == "held") == 1  # the offer's, not the booker's
+    with app.app_context():
+        assert db.session.get(Slot, sid).booked == 1 and not bookings.places_leak(db.session)
 
 
 def test_cancel_page_get_changes_nothing_post_cancels(app: Flask, client: Any) -> None:

@@ -26,6 +26,7 @@ from engine.models import (
     Token,
     WaitlistEntry,
 )
+from web.errors import follow_up
 from web.extensions import db
 
 NOW = datetime(2026, 12, 2, 0, 0, tzinfo=UTC)
@@ -71,13 +72,15 @@ def test_no_slot_overfills_and_no_place_leaks(app: Flask) -> None:
                     "email": f"p{self.people}@example.jp"}
 
         def attempt(self, action: Any) -> None:
-            """Run one operation in its own transaction, as a request would."""
+            """Run one operation in its own transaction, as a request would (a refusal's
+            follow-up included: a lapsed hold's place offered to the people waiting)."""
             with app.app_context():
                 try:
                     action()
                     db.session.commit()
-                except EngineError:
+                except EngineError as exc:
                     db.session.rollback()
+                    follow_up(exc)
 
         def booking(self, n: int, statuses: tuple[str, ...]) -> Booking | None:
             rows = db.session.scalars(select(Booking).where(Booking.status.in_(statuses))

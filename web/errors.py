@@ -63,9 +63,25 @@ def error_response(status: int, code: str, *, fields: Mapping[str, Any] | None =
     return resp
 
 
+def follow_up(exc: EngineError) -> None:
+    """Roll the refused request back and run the refusal's follow-up (``EngineError``) in a
+    transaction of its own. A failure is logged, not shown: the refusal stands either way,
+    and the periodic sweep does the same work later."""
+    if exc.follow_up is None:
+        return
+    db.session.rollback()
+    try:
+        exc.follow_up()
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.warning("follow_up_failed", code=exc.code, exc_info=True)
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(EngineError)
     def engine_error(exc: EngineError) -> Response:
+        follow_up(exc)
         return error_response(exc.status, exc.code, fields=exc.fields, params=exc.params)
 
     @app.errorhandler(CSRFError)

@@ -207,6 +207,60 @@ def test_cancellation_offers_the_place_to_the_first_waiting(app: Flask) -> None:
         assert not bookings.places_leak(db.session)
 
 
+def test_a_lapsed_hold_goes_to_the_people_waiting_not_the_next_booker(app: Flask) -> None:
+    """While someone waits for a slot, the place a lapsed hold leaves is theirs: the next
+    booker is refused (and sees no place left), and the refusal's follow-up offers it to
+    the first person waiting at once, without waiting for the sweep."""
+    with app.app_context():
+        sid = a_slot(app, 1)
+        spec, step = spec_step(app)
+        held = bookings.hold(env(app), spec, step, sid)
+        db.session.commit()
+        entry = waitlist.join_waitlist(env(app), spec, step, sid, answers(1))
+        db.session.commit()
+        later = NOW + timedelta(minutes=step.hold_minutes, seconds=1)
+        free = slots.available(db.session, spec, step, NOW, NOW + timedelta(days=30), now=later)
+        assert next(f for f in free if f.id == sid).remaining == 0
+        with pytest.raises(Conflict) as exc:
+            bookings.book(env(app, later), spec, step, sid, answers(2))
+        assert exc.value.code == "slot_full" and exc.value.follow_up is not None
+        db.session.rollback()
+        assert db.session.get(WaitlistEntry, entry.id).status == "waiting"
+        exc.value.follow_up()
+        db.session.commit()
+        db.session.expire_all()
+        assert db.session.get(Booking, held.id).status == "expired"
+        assert db.session.get(WaitlistEntry, entry.id).status == "offered"
+        assert booked(sid) == 1 and not bookings.places_leak(db.session)
+        with pytest.raises(Conflict) as again:
+            bookings.hold(env(app, later), spec, step, sid)
+        assert again.value.follow_up is None  # nothing left to hand on
+        db.session.rollback()
+
+
+def test_a_move_into_a_lapsed_hold_leaves_it_to_the_people_waiting(app: Flask) -> None:
+    """The same when the place is taken by a reschedule (no early read: the take decides)."""
+    with app.app_context():
+        a, b = a_slot(app, 1), a_slot(app, 1, date(2026, 12, 11))
+        spec, step = spec_step(app)
+        mine = bookings.book(env(app), spec, step, a, ANSWERS)
+        bookings.hold(env(app), spec, step, b)
+        db.session.commit()
+        entry = waitlist.join_waitlist(env(app), spec, step, b, answers(1))
+        db.session.commit()
+        later = NOW + timedelta(minutes=step.hold_minutes, seconds=1)
+        with pytest.raises(Conflict) as exc:
+            bookings.reschedule(env(app, later), mine, b)
+        assert exc.value.follow_up is not None
+        db.session.rollback()
+        exc.value.follow_up()
+        db.session.commit()
+        db.session.expire_all()
+        assert db.session.get(Booking, mine.id).slot_id == a
+        assert db.session.get(WaitlistEntry, entry.id).status == "offered"
+        assert (booked(a), booked(b)) == (1, 1) and not bookings.places_leak(db.session)
+
+
 def test_waitlist_only_for_full_slots(app: Flask) -> None:
     with app.app_context():
         sid = a_slot(app, 2)

@@ -27,7 +27,7 @@ from engine.models import Booking, Case, CaseEvent, Slot
 from web import links
 from web.api import bp, spec
 from web.context import catalog, external_url, now, token_key
-from web.errors import error_response
+from web.errors import error_response, follow_up
 from web.extensions import db
 from web.i18n import TZ, current_locale
 from web.steps import booking as pages
@@ -201,6 +201,7 @@ def book(workflow: str) -> Response:
     except Conflict as exc:
         if exc.code != "slot_full":
             raise
+        follow_up(exc)
         return _slot_full(spec_, step, int(payload["slot_id"]))
     except IntegrityError:
         db.session.rollback()

@@ -35,7 +35,7 @@ from engine.spec import WorkflowSpec
 from engine.steps.booking import Params
 from web import links, messages
 from web.context import actor, catalog, now, token_key
-from web.errors import field_messages
+from web.errors import field_messages, follow_up
 from web.extensions import db
 from web.i18n import current_locale, local
 
@@ -340,6 +340,7 @@ def hold(workflow: str) -> Any:
         if exc.code != "slot_full":
             raise
         db.session.rollback()
+        follow_up(exc)
         slot = db.session.get(Slot, slot_id)
         the_day = slots.local_date(slot.starts_at) if slot else slots.local_date(now())
         found = slots.slot_range(db.session, spec, step, the_day, the_day, now=now())
