@@ -9,7 +9,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,8 +18,8 @@ from flask import Flask
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
-from engine import bookings, capacity, slots
-from engine.models import Booking, Case, Slot
+from engine import bookings, capacity, slots, waitlist
+from engine.models import Booking, Case, Slot, WaitlistEntry
 from web.extensions import db
 
 NOW = datetime(2026, 12, 2, 0, 0, tzinfo=UTC)
@@ -115,3 +115,37 @@ def test_concurrent_double_submits_of_the_html_form_hold_one_place(
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Booking)) == 1
         assert db.session.get(Slot, sid).booked == 1
+
+
+def test_a_burst_into_lapsed_holds_serves_the_waiting_list_first(
+        served: tuple[Flask, str]) -> None:
+    """Ten holds lapsed unclaimed while three people wait; then 50 bookings arrive at once.
+    The three waiting are each offered a place (once: the refusals' follow-ups race), the
+    bookers share at most the other seven, and the count stays exact."""
+    app, base = served
+    sid = ten_place_slot(app)
+    with app.app_context():
+        spec = app.extensions["catalog"].get("boshi-techo")
+        step = bookings.booking_step(spec)
+        earlier = bookings.Env(db.session, app.extensions["catalog"],
+                               NOW - timedelta(minutes=step.hold_minutes + 5))
+        for _ in range(10):
+            bookings.hold(earlier, spec, step, sid)
+        for i in range(3):
+            waitlist.join_waitlist(earlier, spec, step, sid,
+                                   {**ANSWERS, "email": f"w{i}@example.jp"})
+        db.session.commit()
+    bodies = [{"slot_id": sid, "answers": {**ANSWERS, "email": f"p{i}@example.jp"}}
+              for i in range(50)]
+    results = fire(base, bodies, [{} for _ in bodies])
+    codes = Counter(code for code, _ in results)
+    assert set(codes) <= {201, 409} and codes[201] <= 7, codes
+    assert {body["error"]["code"] for code, body in results if code == 409} == {"slot_full"}
+    with app.app_context():
+        entries = db.session.scalars(select(WaitlistEntry.status)).all()
+        assert sorted(entries) == ["offered"] * 3
+        held = db.session.scalar(select(func.count()).select_from(Booking).where(
+            Booking.status == "held"))
+        assert held == 3  # the offers' holds; the ten lapsed ones are expired
+        assert db.session.get(Slot, sid).booked == 3 + codes[201]
+        assert not bookings.places_leak(db.session)
