@@ -297,3 +297,23 @@ def test_a_lapsed_hold_goes_to_the_waitlist_for_api_bookings_and_moves(
         statuses = db.session.scalars(select(WaitlistEntry.status).order_by(WaitlistEntry.id))
         assert list(statuses) == ["offered", "offered"]  # the first offer still runs
         assert db.session.get(Slot, sid).booked == 2 and not bookings.places_leak(db.session)
+
+
+def test_a_failing_follow_up_changes_nothing_and_the_refusal_stands(app: Flask) -> None:
+    """If the work a refusal hands on fails half-way, none of it is kept and the caller
+    still answers with its refusal (the sweep does the work later)."""
+    from engine.errors import Conflict
+    from web.errors import follow_up
+
+    sid = slot_id(app, cap=3)
+    exc = Conflict("slot_full", slot_id=sid)
+
+    def half_done() -> None:
+        capacity.resize(db.session, sid, 5)
+        raise RuntimeError("lock timeout")
+
+    exc.follow_up = half_done
+    with app.test_request_context(URL, method="POST"):
+        follow_up(exc)  # does not raise
+        db.session.expire_all()
+        assert db.session.get(Slot, sid).capacity == 3
