@@ -1,8 +1,9 @@
 """The waiting list of a full slot: joining (a case of its own with the details, no
 booking), offering a freed place to the first person waiting (held for them for the step's
 ``waitlist_offer_minutes`` and announced by the ``waitlist_offer`` event, which a notify step
-turns into an email), and accepting it. A lapsed offer is reclaimed like any expired hold and
-the sweep offers the place to the next person."""
+turns into an email), and accepting it. A lapsed offer is reclaimed like any expired hold, and
+the place goes to the next person: at once when someone is refused the slot for it (the
+refusal's follow-up, see ``bookings._full``), else at the sweep."""
 
 from __future__ import annotations
 
