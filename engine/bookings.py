@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, func, or_, select, text, update
+from sqlalchemy import Row, and_, bindparam, exists, func, literal, or_, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -117,14 +117,14 @@ def _fail_fast_if_full(env: Env, slot: Row[Any]) -> None:
         return
     if not slot.stale:
         raise _full(env, slot.id)
-    if _someone_waiting(env, slot.id):
+    if _lapsed_while_waiting(env, slot.id):
         raise _full(env, slot.id, to_waitlist=True)
 
 
 def _take(env: Env, slot: Slot | Row[Any]) -> None:
     if capacity.take(env.session, slot.id):
         return
-    if _someone_waiting(env, slot.id):
+    if _lapsed_while_waiting(env, slot.id):
         raise _full(env, slot.id, to_waitlist=True)
     if expire_stale(env, slot_id=slot.id) and capacity.take(env.session, slot.id):
         return
@@ -132,13 +132,21 @@ def _take(env: Env, slot: Slot | Row[Any]) -> None:
 
 
 @cache
-def _waiting_for() -> Any:
-    w = WaitlistEntry.__table__.c
-    return select(w.id).where(w.slot_id == bindparam("slot_id"), w.status == "waiting").limit(1)
+def _lapsed_and_waiting() -> Any:
+    """One row if the slot has a hold past its time and someone waiting, else none."""
+    b, w = Booking.__table__.c, WaitlistEntry.__table__.c
+    slot_id: Any = bindparam("slot_id")
+    return select(literal(1)).where(
+        exists().where(b.slot_id == slot_id, b.status == "held",
+                       b.hold_expires_at <= bindparam("now")),
+        exists().where(w.slot_id == slot_id, w.status == "waiting"))
 
 
-def _someone_waiting(env: Env, slot_id: int) -> bool:
-    return database.read_first(env.session, _waiting_for(), {"slot_id": slot_id}) is not None
+def _lapsed_while_waiting(env: Env, slot_id: int) -> bool:
+    """Whether places lapsed holds left in the slot belong to the people waiting for it
+    (a follow-up has something to hand on)."""
+    return database.read_first(env.session, _lapsed_and_waiting(),
+                               {"slot_id": slot_id, "now": env.now}) is not None
 
 
 def _full(env: Env, slot_id: int, *, to_waitlist: bool = False) -> Conflict:
