@@ -91,16 +91,15 @@ class WorkflowList(BaseModel):
 
 @bp.get("/workflows")
 @spec.validate(resp=Doc(HTTP_200=WorkflowList), tags=["workflows"])
-def workflows() -> Response:
+def workflows() -> WorkflowList:
     """The live workflows: id, title (in the request's language), steps."""
     from flask_babel import get_locale
 
     locale = str(get_locale() or "ja")
-    out = WorkflowList(workflows=[
+    return WorkflowList(workflows=[
         WorkflowOut(id=s.id, title=s.title.get(locale), version=s.version,
                     steps=[StepOut(id=st.id, type=st.type) for st in s.steps])
         for s in sorted(catalog(), key=lambda s: s.id)])
-    return jsonify(out.model_dump())
 
 
 @bp.get("/openapi.json")

@@ -6,6 +6,9 @@ reads for who is calling, does not turn them into a staff member's (nor costs a 
 
 A booking request may carry ``Idempotency-Key``: a retry or a concurrent duplicate with the
 same key gets the first request's case back (201 with fresh links), never a second booking.
+
+Views return their response model: SpecTree writes it with pydantic's serialiser and, as it
+is already an instance of the documented model, does not decode and validate it again.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import time
 from datetime import date, timedelta
 from typing import Any
 
-from flask import Response, current_app, jsonify, request
+from flask import Response, current_app, request
 from pydantic import BaseModel, Field
 from spectree import Response as Doc
 from sqlalchemy import select
@@ -126,7 +129,7 @@ def citizen_links(case: Case, token: str) -> dict[str, str]:
 
 @bp.get("/workflows/<workflow>/slots")
 @spec.validate(query=SlotsQuery, resp=Doc(HTTP_200=SlotList), tags=["booking"])
-def slot_list(workflow: str) -> Response:
+def slot_list(workflow: str) -> SlotList:
     """Bookable slots from ``from`` to ``to`` (local dates, at most 92 days), with places left."""
     spec_ = catalog().specs.get(workflow)
     if spec_ is None:
@@ -144,7 +147,7 @@ def slot_list(workflow: str) -> Response:
                                start=_iso(f.starts_at), end=_iso(f.ends_at),
                                capacity=f.capacity, remaining=f.remaining))
     db.session.commit()  # slots materialised for these dates
-    return jsonify(SlotList(workflow=workflow, slots=out).model_dump())
+    return SlotList(workflow=workflow, slots=out)
 
 
 def _tokens(case: Case) -> tuple[str, dict[str, str]]:
@@ -158,17 +161,15 @@ def _issue(case: Case) -> BookingOut:
     return BookingOut(case_id=case.id, token=token, reference=case.reference, links=urls)
 
 
-def _created(body: BookingOut) -> Response:
+def _created(body: BookingOut) -> tuple[BookingOut, int]:
     db.session.commit()
-    resp = jsonify(body.model_dump())
-    resp.status_code = 201
-    return resp
+    return body, 201
 
 
 @bp.post("/workflows/<workflow>/bookings")
 @spec.validate(json=BookingIn, resp=Doc(HTTP_201=BookingOut, HTTP_409=None, HTTP_422=None,
                                         HTTP_404=None), tags=["booking"])
-def book(workflow: str) -> Response:
+def book(workflow: str) -> tuple[BookingOut, int] | Response:
     """Book a place in one call: 201 with the case and the citizen's links; 409 ``slot_full``
     (or another reason code); 422 with field errors. Nothing is written on an error."""
     spec_ = catalog().specs.get(workflow)
@@ -263,9 +264,9 @@ def case_out(case: Case) -> CaseOut:
 
 @bp.get("/cases/<token>")
 @spec.validate(resp=Doc(HTTP_200=CaseOut, HTTP_404=None), tags=["cases"])
-def case_view(token: str) -> Response:
+def case_view(token: str) -> CaseOut:
     """The case as its citizen may see it (no personal data beyond the booking's time)."""
-    return jsonify(case_out(_case(token)).model_dump())
+    return case_out(_case(token))
 
 
 def _booking(case: Case) -> Booking:
@@ -278,21 +279,21 @@ def _booking(case: Case) -> Booking:
 
 @bp.post("/cases/<token>/cancel")
 @spec.validate(resp=Doc(HTTP_200=CaseOut, HTTP_409=None, HTTP_404=None), tags=["cases"])
-def cancel(token: str) -> Response:
+def cancel(token: str) -> CaseOut:
     """Cancel the booking and free its place (until the cancellation deadline)."""
     case = _case(token)
     bookings.cancel(env(), _booking(case))
     db.session.commit()
-    return jsonify(case_out(case).model_dump())
+    return case_out(case)
 
 
 @bp.post("/cases/<token>/reschedule")
 @spec.validate(json=RescheduleIn, resp=Doc(HTTP_200=CaseOut, HTTP_409=None, HTTP_404=None),
                tags=["cases"])
-def reschedule(token: str) -> Response:
+def reschedule(token: str) -> CaseOut:
     """Move the booking to another slot atomically (409 ``slot_full`` changes nothing)."""
     case = _case(token)
     payload = request.get_json(silent=True) or {}
     bookings.reschedule(env(), _booking(case), int(payload["slot_id"]))
     db.session.commit()
-    return jsonify(case_out(case).model_dump())
+    return case_out(case)
