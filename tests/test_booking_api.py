@@ -317,3 +317,15 @@ def test_a_failing_follow_up_changes_nothing_and_the_refusal_stands(app: Flask) 
         follow_up(exc)  # does not raise
         db.session.expire_all()
         assert db.session.get(Slot, sid).capacity == 3
+
+
+def test_the_api_speaks_accept_language_and_never_reads_the_cookie(
+        app: Flask, client: Any) -> None:
+    """The language switch of the pages lives in the session cookie; the API answers in the
+    request's Accept-Language alone."""
+    assert client.get("/lang/en").status_code == 302  # the pages' switch: a cookie now
+    for headers, word in (({}, "手続き"), ({"Accept-Language": "en"}, "procedure")):
+        resp = client.post(URL, json={"slot_id": 2**31 - 1, "answers": ANSWERS},
+                           headers=headers)
+        assert resp.status_code == 404 and word in resp.get_json()["error"]["message"]
+    assert 'lang="en"' in client.get("/").get_data(as_text=True)  # the pages still switch

@@ -39,10 +39,17 @@ def compile_catalogues() -> None:
 
 
 def select_locale() -> str:
-    chosen = session.get("lang") if request else None
-    if chosen in LOCALES:
-        return str(chosen)
-    return request.accept_languages.best_match(LOCALES, default="ja") if request else "ja"
+    """The switch in the page header (remembered in the session), else Accept-Language. The
+    JSON API takes Accept-Language alone: it never reads the session cookie, so its answers
+    do not vary with one (no ``Vary: Cookie``) and a browser's choice for the pages does not
+    change an integration's messages."""
+    if not request:
+        return "ja"
+    if request.blueprint != "api":
+        chosen = session.get("lang")
+        if chosen in LOCALES:
+            return str(chosen)
+    return request.accept_languages.best_match(LOCALES, default="ja")
 
 
 def local(dt: datetime) -> datetime:

@@ -35,7 +35,10 @@ messages.register({"unknown_poster": _l("This QR code is no longer in use.")})
 
 @bp.before_app_request
 def _origin() -> None:
-    """Cases started in this visit are attributed to the poster the citizen came from."""
+    """Cases started in this visit are attributed to the poster the citizen came from. The
+    JSON API never reads the session cookie (its calls are no visit), nor do static files."""
+    if request.blueprint == "api" or request.endpoint == "static":
+        return
     origin = session.get("origin")
     if origin:
         db.session.info["origin"] = origin

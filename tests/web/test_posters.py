@@ -63,6 +63,24 @@ def test_scans_and_started_cases_are_counted(app, client, auth, make_staff):
     assert row.groups() == ("2", "1")
 
 
+def test_api_calls_are_not_a_posters_visit(app, client, auth, make_staff):
+    """The poster a browser came from lives in its session cookie, which the JSON API never
+    reads: a case started through the API is not attributed to the poster."""
+    from tests.test_forms import NOTICE
+
+    make_staff(role="admin")
+    auth.login()
+    _create(client)
+    with app.app_context():
+        code = db.session.scalar(select(Poster.code))
+    citizen = app.test_client()
+    assert citizen.get(f"/p/{code}").status_code == 302
+    resp = citizen.post("/api/v1/workflows/kesseki-todoke/cases", json={"answers": NOTICE})
+    assert resp.status_code == 201, resp.get_json()
+    with app.app_context():
+        assert db.session.scalar(select(Case.poster_id)) is None
+
+
 def test_unknown_poster_code(client):
     resp = client.get("/p/nosuchcd")
     assert resp.status_code == 404
