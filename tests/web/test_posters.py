@@ -17,6 +17,15 @@ def _create(client, workflow="kesseki-todoke", label="市役所1階 掲示板"):
     return client.post("/staff/posters", data={"workflow": workflow, "label": label})
 
 
+def _poster_code(app, client, auth, make_staff):
+    """An admin creates the absence-notice poster; its code."""
+    make_staff(role="admin")
+    auth.login()
+    _create(client)
+    with app.app_context():
+        return db.session.scalar(select(Poster.code))
+
+
 def test_staff_create_a_poster_and_its_qr_code_scans_to_its_address(app, client, auth,
                                                                     make_staff):
     make_staff(role="admin")
@@ -33,11 +42,7 @@ def test_staff_create_a_poster_and_its_qr_code_scans_to_its_address(app, client,
 
 
 def test_scans_and_started_cases_are_counted(app, client, auth, make_staff):
-    make_staff(role="admin")
-    auth.login()
-    _create(client)
-    with app.app_context():
-        code = db.session.scalar(select(Poster.code))
+    code = _poster_code(app, client, auth, make_staff)
     citizen = app.test_client()
     first = citizen.get(f"/p/{code}")
     assert first.status_code == 302 and first.headers["Location"] == "/forms/kesseki-todoke"
@@ -68,11 +73,7 @@ def test_api_calls_are_not_a_posters_visit(app, client, auth, make_staff):
     reads: a case started through the API is not attributed to the poster."""
     from tests.test_forms import NOTICE
 
-    make_staff(role="admin")
-    auth.login()
-    _create(client)
-    with app.app_context():
-        code = db.session.scalar(select(Poster.code))
+    code = _poster_code(app, client, auth, make_staff)
     citizen = app.test_client()
     assert citizen.get(f"/p/{code}").status_code == 302
     resp = citizen.post("/api/v1/workflows/kesseki-todoke/cases", json={"answers": NOTICE})
