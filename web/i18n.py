@@ -40,9 +40,8 @@ def compile_catalogues() -> None:
 
 def select_locale() -> str:
     """The switch in the page header (remembered in the session), else Accept-Language. The
-    JSON API takes Accept-Language alone: it never reads the session cookie, so its answers
-    do not vary with one (no ``Vary: Cookie``) and a browser's choice for the pages does not
-    change an integration's messages."""
+    JSON API takes Accept-Language alone: it never reads the session cookie, so a browser's
+    choice for the pages does not change an integration's messages."""
     if not request:
         return "ja"
     if request.blueprint != "api":
