@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import current_app, url_for
+from flask import current_app, request, url_for
 from flask_login import current_user
 
 from engine import runtime, tokens
@@ -19,6 +19,12 @@ def now() -> datetime:
     """The current time; tests may set ``CLOCK`` to travel in time."""
     clock = current_app.config.get("CLOCK")
     return clock() if clock else datetime.now(UTC)
+
+
+def api_request() -> bool:
+    """Whether this request is a call of the JSON API (by its path, so an unknown API address
+    counts too). The API answers in JSON and never reads the session cookie."""
+    return request.path.startswith("/api/")
 
 
 def catalog() -> Catalog:

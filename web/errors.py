@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from engine.errors import EngineError
 from engine.fields import FieldError
 from web import messages
+from web.context import api_request
 from web.extensions import db
 
 log = structlog.get_logger()
@@ -25,8 +26,7 @@ HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "n
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/") or (
-        request.accept_mimetypes.best == "application/json")
+    return api_request() or request.accept_mimetypes.best == "application/json"
 
 
 def field_messages(fields: Mapping[str, Any]) -> dict[str, str]:

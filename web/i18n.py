@@ -15,6 +15,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, request, session
 
+from web.context import api_request
+
 LOCALES = ("ja", "en")
 TZ = ZoneInfo("Asia/Tokyo")
 HERE = Path(__file__).parent
@@ -44,7 +46,7 @@ def select_locale() -> str:
     choice for the pages does not change an integration's messages."""
     if not request:
         return "ja"
-    if request.blueprint != "api":
+    if not api_request():
         chosen = session.get("lang")
         if chosen in LOCALES:
             return str(chosen)

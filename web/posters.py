@@ -24,7 +24,7 @@ from engine import posters
 from engine.models import Poster
 from engine.tickets import png, svg
 from web import messages, staff
-from web.context import actor, catalog, external_url, now
+from web.context import actor, api_request, catalog, external_url, now
 from web.extensions import db
 from web.public import entry_url
 
@@ -37,7 +37,7 @@ messages.register({"unknown_poster": _l("This QR code is no longer in use.")})
 def _origin() -> None:
     """Cases started in this visit are attributed to the poster the citizen came from. The
     JSON API never reads the session cookie (its calls are no visit), nor do static files."""
-    if request.blueprint == "api" or request.endpoint == "static":
+    if api_request() or request.endpoint == "static":
         return
     origin = session.get("origin")
     if origin:
