@@ -32,6 +32,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from engine import localtime
+
 # Run as a script, this folder comes first on sys.path, where bench/email.py would shadow the
 # standard library's email package: put the project root there instead.
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
@@ -251,7 +253,7 @@ def setup_app(env: dict[str, str]) -> dict[str, Any]:
         schema.recreate(db.engine)
         spec = app.extensions["catalog"].get("boshi-techo")
         step = bookings.booking_step(spec)
-        today = slots.local_date(datetime.now(UTC))
+        today = localtime.local_date(datetime.now(UTC))
         slots.ensure(db.session, spec, step, today, today + timedelta(days=366))
         lo = datetime.now(UTC) + timedelta(days=2)
         ids = list(db.session.scalars(db.select(Slot.id).where(Slot.starts_at > lo)

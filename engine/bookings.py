@@ -29,7 +29,7 @@ from sqlalchemy import Row, and_, bindparam, exists, func, literal, or_, select,
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from engine import capacity, database, runtime, slots
+from engine import capacity, database, localtime, runtime, slots
 from engine.errors import Conflict, Gone, Invalid, NotFound
 from engine.fields import validate_answers
 from engine.models import Booking, Case, IdempotencyKey, Slot, WaitlistEntry
@@ -104,7 +104,7 @@ def _bookable(env: Env, spec: WorkflowSpec, step: Params, slot_id: int) -> Row[A
         raise Conflict("slot_too_far", days=step.book_ahead_days)
     is_event = any(ev.start == slot.starts_at for ev in step.schedule.events)
     if slot.closed or (not is_event and slots.closed_day(step.schedule,
-                                                        slots.local_date(slot.starts_at))):
+                                                        localtime.local_date(slot.starts_at))):
         raise Conflict("slot_closed")
     return slot
 
@@ -175,14 +175,14 @@ def _move(session: Session, booking: Booking, event: str, **values: Any) -> str:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(slots.TOKYO).isoformat()
+    return moment.astimezone(localtime.TZ).isoformat()
 
 
 def _where(step: Params, slot: Slot | Row[Any], reference: str) -> dict[str, Any]:
     """What other steps read of a booking besides the answers: the slot (start/end with
     +09:00), the counter and the case's reference."""
     return {"start": _iso(slot.starts_at), "end": _iso(slot.ends_at),
-            "date": slots.local_date(slot.starts_at).isoformat(), "counter": step.counter,
+            "date": localtime.local_date(slot.starts_at).isoformat(), "counter": step.counter,
             "slot_id": slot.id, "reference": reference}
 
 

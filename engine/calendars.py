@@ -19,17 +19,16 @@ import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import cache
-from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, Timezone
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from engine.localtime import TZ
 from engine.models import Booking, Case, Slot
 from engine.models.booking import CalendarFeed
 from engine.spec import StepSpec, WorkflowSpec
 
-TOKYO = ZoneInfo("Asia/Tokyo")
 PRODID = "-//Madoguchi//Booking//JA"
 FEED_STATUSES = ("confirmed", "checked_in", "no_show", "cancelled")
 
@@ -38,7 +37,7 @@ FEED_STATUSES = ("confirmed", "checked_in", "no_show", "cancelled")
 def _vtimezone() -> Timezone:
     """The VTIMEZONE of Asia/Tokyo, computed once (never modified afterwards): icalendar
     derives it from the zone's transitions, which costs about 40 ms per calendar."""
-    return Timezone.from_tzid("Asia/Tokyo")
+    return Timezone.from_tzid(TZ.key)
 
 
 def uid(case: Case, step_id: str) -> str:
@@ -65,7 +64,7 @@ def _event(spec: WorkflowSpec, step: StepSpec, booking: Booking, case: Case, *,
     status = "CANCELLED" if cancelled or booking.status == "cancelled" else "CONFIRMED"
     return Event.new(
         uid=uid(case, step.id), summary=title, description="\n".join(lines),
-        start=slot.starts_at.astimezone(TOKYO), end=slot.ends_at.astimezone(TOKYO),
+        start=slot.starts_at.astimezone(TZ), end=slot.ends_at.astimezone(TZ),
         location=place, sequence=booking.sequence, stamp=now, status=status,  # type: ignore[arg-type]
     )
 

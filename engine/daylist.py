@@ -13,18 +13,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload
 
 from engine import runtime
 from engine.errors import Conflict, NotFound
+from engine.localtime import TZ
 from engine.models import Booking, Case, CaseEvent, Slot, StaffUser
 from engine.models.checkin import QueueTicket
 from engine.spec import Catalog
 
-TZ = ZoneInfo("Asia/Tokyo")
 LISTED = ("confirmed", "checked_in", "no_show", "cancelled")
 STATUSES = ("booked", "questionnaire_done", "checked_in", "no_show", "cancelled")
 

@@ -17,16 +17,15 @@ import logging
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from jinja2 import ChainableUndefined, TemplateSyntaxError, Undefined, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine import fields as F
 from engine import wareki
+from engine.localtime import TZ
 from engine.spec import Loc, WorkflowSpec
 
-TZ = ZoneInfo("Asia/Tokyo")
 # WeasyPrint logs every rendering step at INFO; a print is one line in our own log, not seven.
 logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
 NAMES = frozenset({"answers", "parent", "case", "today", "label", "loop", "range", "true",

@@ -18,8 +18,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from engine import runtime
-from engine.daylist import local_day
 from engine.errors import Conflict, NotFound
+from engine.localtime import local_date as local_day
 from engine.models import Booking, Case, QueueTicket
 from engine.models.checkin import QueueDay
 from engine.spec import Catalog

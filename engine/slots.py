@@ -15,22 +15,20 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import jpholiday
 from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from engine.localtime import TZ
 from engine.models import Booking, Slot, WaitlistEntry
 from engine.spec import WorkflowSpec
 from engine.steps.booking import WEEKDAYS, Params, Schedule
 
-TOKYO = ZoneInfo("Asia/Tokyo")
-
 
 def local_date(moment: datetime) -> date:
-    return moment.astimezone(TOKYO).date()
+    return moment.astimezone(TZ).date()
 
 
 def closed_day(schedule: Schedule, day: date) -> bool:
@@ -55,7 +53,7 @@ def planned(step: Params, first: date, last: date) -> Iterator[tuple[datetime, d
     while day <= last:
         ranges = sch.weekly.get(WEEKDAYS[day.weekday()], ())
         if ranges and not closed_day(sch, day):
-            midnight = datetime(day.year, day.month, day.day, tzinfo=TOKYO)
+            midnight = datetime(day.year, day.month, day.day, tzinfo=TZ)
             for r in ranges:
                 lo, hi = (_minutes(t) for t in r.split("-"))
                 t = lo
@@ -72,9 +70,9 @@ def planned(step: Params, first: date, last: date) -> Iterator[tuple[datetime, d
 
 
 def _bounds(first: date, last: date) -> tuple[datetime, datetime]:
-    lo = datetime(first.year, first.month, first.day, tzinfo=TOKYO).astimezone(UTC)
+    lo = datetime(first.year, first.month, first.day, tzinfo=TZ).astimezone(UTC)
     nxt = last + timedelta(days=1)
-    return lo, datetime(nxt.year, nxt.month, nxt.day, tzinfo=TOKYO).astimezone(UTC)
+    return lo, datetime(nxt.year, nxt.month, nxt.day, tzinfo=TZ).astimezone(UTC)
 
 
 def ensure(session: Session, spec: WorkflowSpec, step: Params, first: date, last: date) -> int:

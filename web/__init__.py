@@ -13,6 +13,7 @@ import structlog
 from flask import Flask
 
 from engine import database
+from engine.localtime import TZ
 from engine.spec import Catalog, SpecError
 from web import config, errors, i18n, limits, security
 from web.extensions import babel, csrf, db, login_manager, migrate
@@ -47,7 +48,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     i18n.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale,
-                   timezone_selector=lambda: "Asia/Tokyo")
+                   timezone_selector=lambda: TZ.key)
     login_manager.init_app(app)
     limits.init_app(app)
     errors.init_app(app)

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from engine.localtime import TZ
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -135,6 +137,6 @@ def load(instance_path: str, env: dict[str, str] | None = None) -> dict[str, Any
         "WTF_CSRF_TIME_LIMIT": 8 * 3600,
         "WTF_I18N_ENABLED": True,
         "BABEL_DEFAULT_LOCALE": "ja",
-        "BABEL_DEFAULT_TIMEZONE": "Asia/Tokyo",
+        "BABEL_DEFAULT_TIMEZONE": TZ.key,
         "PREFERRED_URL_SCHEME": parsed.scheme,
     }

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, request, session
 
+from engine.localtime import TZ
 from web.context import api_request
 
 LOCALES = ("ja", "en")
-TZ = ZoneInfo("Asia/Tokyo")
 HERE = Path(__file__).parent
 TRANSLATIONS = HERE / "translations"
 

@@ -12,6 +12,8 @@ from typing import Any
 from celery import Celery, Task
 from flask import Flask, current_app, has_app_context
 
+from engine.localtime import TZ
+
 # Periodic jobs contributed by parts of the app: name -> {"task": ..., "schedule": seconds}.
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {}
 
@@ -40,7 +42,7 @@ def celery_init_app(app: Flask) -> Celery:
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": 600},
-        timezone="Asia/Tokyo",
+        timezone=TZ.key,
         beat_schedule=dict(BEAT_SCHEDULE),
         **app.config.get("CELERY", {}),
     )

@@ -7,14 +7,13 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 
 from engine.fields import FieldSpec, field_references
+from engine.localtime import TZ
 from engine.spec import I18nText, Loc, SpecModel, StepSpec
 
-TOKYO = ZoneInfo("Asia/Tokyo")
 _RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -31,7 +30,7 @@ class OneOff(SpecModel):
     @field_validator("start", "end")
     @classmethod
     def _japan_time(cls, value: datetime) -> datetime:
-        return value if value.tzinfo is not None else value.replace(tzinfo=TOKYO)
+        return value if value.tzinfo is not None else value.replace(tzinfo=TZ)
 
     @model_validator(mode="after")
     def _order(self) -> OneOff:

@@ -16,13 +16,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import Field
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from engine import mailtemplates, outbox
+from engine.localtime import TZ
 from engine.models import Booking, Case, CaseEvent, Message
 from engine.spec import I18nText, Loc, StepSpec, WorkflowSpec, check_reference
 
@@ -34,7 +34,6 @@ EVENTS = ("booked", "rescheduled", "cancelled", "waitlist_offer", "submitted", "
 # Events about a booking: a notify step reacts only to those of its own booking step.
 BOOKING_EVENTS = frozenset({"booked", "rescheduled", "cancelled", "waitlist_offer", "reminder"})
 LINK_KINDS = ("case", "ticket", "qr", "cancel", "reschedule", "ics", "waitlist")
-TOKYO = ZoneInfo("Asia/Tokyo")
 WEEKDAYS_JA = "月火水木金土日"
 # Spelt out rather than strftime's %A/%B, which follow the server's locale.
 WEEKDAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -261,7 +260,7 @@ def _reminder_due(step: Params, booking: Booking, now: datetime) -> bool:
 
 
 def when_text(start: datetime, end: datetime, locale: str) -> str:
-    s, e = start.astimezone(TOKYO), end.astimezone(TOKYO)
+    s, e = start.astimezone(TZ), end.astimezone(TZ)
     if locale == "en":
         return (f"{WEEKDAYS_EN[s.weekday()]}, {s.day} {MONTHS_EN[s.month - 1]} {s.year}, "
                 f"{s:%H:%M}–{e:%H:%M}")
@@ -270,7 +269,7 @@ def when_text(start: datetime, end: datetime, locale: str) -> str:
 
 
 def _moment(at: datetime, locale: str) -> str:
-    t = at.astimezone(TOKYO)
+    t = at.astimezone(TZ)
     if locale == "en":
         return f"{t.day} {MONTHS_EN[t.month - 1]} {t.year}, {t:%H:%M}"
     return f"{t.year}年{t.month}月{t.day}日（{WEEKDAYS_JA[t.weekday()]}） {t:%H:%M}"
@@ -293,9 +292,9 @@ def _variables(ctx: Context, step: Params, locale: str, booking_step: StepSpec |
         location = getattr(booking_step, "location", None)
         visit = {
             "when": when_text(start, end, locale) if start and end else "",
-            "date": start.astimezone(TOKYO).date().isoformat() if start else "",
-            "start": f"{start.astimezone(TOKYO):%H:%M}" if start else "",
-            "end": f"{end.astimezone(TOKYO):%H:%M}" if end else "",
+            "date": start.astimezone(TZ).date().isoformat() if start else "",
+            "start": f"{start.astimezone(TZ):%H:%M}" if start else "",
+            "end": f"{end.astimezone(TZ):%H:%M}" if end else "",
             "counter_name": counter.get(locale) if counter else "",
             "location": location.get(locale) if location else "",
             "hold_until": _moment(booking.hold_expires_at, locale)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from engine import bookings, capacity, slots, waitlist
+from engine import bookings, capacity, localtime, slots, waitlist
 from engine.errors import Conflict, Gone, Invalid, NotFound
 from engine.models import Booking, Case, Slot, WaitlistEntry
 from web.extensions import db
@@ -49,7 +49,7 @@ def booked(slot_id: int) -> int:
 
 def test_schedule_skips_holidays_year_end_and_weekends(app: Flask) -> None:
     _spec, step = spec_step(app)
-    days = {slots.local_date(s) for s, _e, _c in slots.planned(step, date(2026, 11, 1),
+    days = {localtime.local_date(s) for s, _e, _c in slots.planned(step, date(2026, 11, 1),
                                                                 date(2027, 1, 10))}
     assert date(2026, 11, 23) not in days  # 勤労感謝の日
     assert date(2026, 11, 21) not in days  # Saturday

@@ -24,15 +24,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.routing import BuildError
 
-from engine import bookings, slots, tokens
+from engine import bookings, localtime, slots, tokens
 from engine.errors import Conflict, Invalid, NotFound
+from engine.localtime import TZ
 from engine.models import Booking, Case, CaseEvent, Slot
 from web import links
 from web.api import bp, spec
 from web.context import catalog, external_url, now, token_key
 from web.errors import error_response, follow_up
 from web.extensions import db
-from web.i18n import TZ, current_locale
+from web.i18n import current_locale
 from web.steps import booking as pages
 from web.steps.booking import resolve
 
@@ -105,7 +106,7 @@ class CaseOut(BaseModel):
 
 
 def _iso(moment: Any) -> str:
-    return moment.astimezone(slots.TOKYO).isoformat()
+    return moment.astimezone(localtime.TZ).isoformat()
 
 
 def citizen_links(case: Case, token: str) -> dict[str, str]:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from spectree import Response as Doc
 
 from engine import checkin as checkins
-from engine import daylist
+from engine import daylist, localtime
 from engine.checkin import NONCE
 from engine.errors import Forbidden, Invalid, NotFound
 from web import messages
@@ -56,7 +56,7 @@ class CheckinOut(BaseModel):
 
 def _iso(value: Any) -> str | None:
     """Times in Asia/Tokyo (+09:00), as everywhere else in the API."""
-    return value.astimezone(daylist.TZ).isoformat() if value is not None else None
+    return value.astimezone(localtime.TZ).isoformat() if value is not None else None
 
 
 def result_json(r: checkins.Result) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from engine import bookings, calendars, slots, tokens
+from engine import bookings, calendars, localtime, slots, tokens
 from engine.errors import Conflict, EngineError, Invalid
 from engine.models import Booking, Case, Slot, Token, WaitlistEntry
 from engine.spec import WorkflowSpec
@@ -215,8 +215,8 @@ def month_context(spec: WorkflowSpec, step: Params, first: date, day_endpoint: s
                   day_param: str = "day", **endpoint_args: Any) -> dict[str, Any]:
     by_day = slots.month(db.session, spec, step, first.year, first.month, now=now())
     lo, hi = slots.window(step, now())
-    lo_month = slots.local_date(lo).replace(day=1)
-    hi_month = slots.local_date(hi).replace(day=1)
+    lo_month = localtime.local_date(lo).replace(day=1)
+    hi_month = localtime.local_date(hi).replace(day=1)
     prev_month = (first - timedelta(days=1)).replace(day=1)
     next_month = (first + timedelta(days=32)).replace(day=1)
     def day_url(d: date) -> str:
@@ -280,10 +280,10 @@ def start(workflow: str) -> str:
     """The month view: which dates have places left."""
     spec, step = workflow_step(workflow)
     lo, hi = slots.window(step, now())
-    today = slots.local_date(lo)
+    today = localtime.local_date(lo)
     upcoming = [ev.start for ev in step.schedule.events if lo <= ev.start <= hi]
     if upcoming and not step.schedule.weekly:  # an event: open at its month, not today's
-        today = slots.local_date(min(upcoming))
+        today = localtime.local_date(min(upcoming))
     first = parse_month(request.args.get("month"), today)
     context = month_context(spec, step, first, "booking.day", workflow=spec.id)
     db.session.commit()  # slots materialised for this month (no case changes on a GET)
@@ -300,7 +300,7 @@ def day(workflow: str, day: str) -> str:
     found = slots.slot_range(db.session, spec, step, the_day, the_day, now=now())
     nearby: list[slots.Free] = []
     if not any(f.remaining > 0 for f in found):
-        around = datetime(the_day.year, the_day.month, the_day.day, 12, tzinfo=slots.TOKYO)
+        around = datetime(the_day.year, the_day.month, the_day.day, 12, tzinfo=localtime.TZ)
         nearby = slots.nearest(db.session, spec, step, around, now=now())
     db.session.commit()  # slots materialised for these dates
     return render_template("steps/booking/day.html", spec=spec, step=step, day=the_day,
@@ -318,7 +318,7 @@ def week(workflow: str, day: str) -> str:
     by_day: dict[date, list[slots.Free]] = {}
     for f in found:
         by_day.setdefault(f.date, []).append(f)
-    lo, hi = (slots.local_date(t) for t in slots.window(step, now()))
+    lo, hi = (localtime.local_date(t) for t in slots.window(step, now()))
     prev_week = first - timedelta(days=7)
     next_week = first + timedelta(days=7)
     return render_template("steps/booking/week.html", spec=spec, step=step, first=first,
@@ -342,7 +342,7 @@ def hold(workflow: str) -> Any:
         db.session.rollback()
         follow_up(exc)
         slot = db.session.get(Slot, slot_id)
-        the_day = slots.local_date(slot.starts_at) if slot else slots.local_date(now())
+        the_day = localtime.local_date(slot.starts_at) if slot else localtime.local_date(now())
         found = slots.slot_range(db.session, spec, step, the_day, the_day, now=now())
         nearby = slots.nearest(db.session, spec, step, slot.starts_at if slot else now(),
                                now=now(), exclude=[slot_id])

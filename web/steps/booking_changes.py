@@ -8,7 +8,7 @@ from typing import Any
 from flask import redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from engine import bookings, slots, tokens
+from engine import bookings, localtime, slots, tokens
 from engine import waitlist as waiting
 from engine.errors import Invalid
 from engine.models import Case, Slot, WaitlistEntry
@@ -57,7 +57,7 @@ def reschedule(token: str) -> Any:
         the_day = parse_day(chosen)
         day_slots = slots.slot_range(db.session, spec, step, the_day, the_day, now=now())
     first = parse_month(request.args.get("month"),
-                        slots.local_date(slots.window(step, now())[0]))
+                        localtime.local_date(slots.window(step, now())[0]))
     context = month_context(spec, step, first, "booking.reschedule", day_param="date",
                             token=token)
     db.session.commit()  # slots materialised for these dates

@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from engine import bookings, calendars, capacity, slots
+from engine import bookings, calendars, capacity, localtime, slots
 from engine.errors import Conflict, Invalid
 from engine.models import Booking, Slot
 from web import messages
@@ -47,7 +47,7 @@ def staff_slots() -> str:
     spec, step = next(((sp, st) for sp, st in choices if f"{sp.id}/{st.id}" == wanted),
                       choices[0])
     the_day = parse_day(request.args["date"]) if request.args.get("date") else (
-        slots.local_date(now()))
+        localtime.local_date(now()))
     slots.ensure(db.session, spec, step, the_day, the_day)
     db.session.commit()
     rows = db.session.scalars(select(Slot).where(
@@ -84,7 +84,7 @@ def staff_slot(slot_id: int) -> Response:
     else:
         abort(400)
     db.session.commit()
-    day = slots.local_date(slot.starts_at).isoformat()
+    day = localtime.local_date(slot.starts_at).isoformat()
     return redirect(url_for("booking.staff_slots", step=f"{slot.workflow_id}/{slot.step_id}",
                             date=day), 303)  # type: ignore[return-value]
 
@@ -153,7 +153,7 @@ BEAT_SCHEDULE["booking-sweep"] = {"task": "booking.sweep", "schedule": 60.0}
 
 def generate_year() -> None:
     """`flask demo`: a year of slots for every booking step."""
-    today = slots.local_date(now())
+    today = localtime.local_date(now())
     for spec in catalog():
         for step in spec.steps_of("booking"):
             slots.ensure(db.session, spec, step, today, today + timedelta(days=366))

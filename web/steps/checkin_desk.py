@@ -20,7 +20,7 @@ from flask import (
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from engine import daylist, queue
+from engine import daylist, localtime, queue
 from engine.errors import NotFound
 from engine.models.checkin import QueueTicket
 from web.context import catalog, now
@@ -54,9 +54,9 @@ def grace() -> timedelta:
 def chosen_day() -> date:
     raw = request.values.get("date", "")
     try:
-        return date.fromisoformat(raw) if raw else daylist.local_day(now())
+        return date.fromisoformat(raw) if raw else localtime.local_date(now())
     except ValueError:
-        return daylist.local_day(now())
+        return localtime.local_date(now())
 
 
 def _day_rows() -> tuple[str, date, str, str, list[daylist.Row]]:
@@ -108,7 +108,7 @@ def no_show(booking_id: int) -> Response:
 @login_required
 def queue_page() -> str:
     counter = chosen_counter()
-    day = daylist.local_day(now())
+    day = localtime.local_date(now())
     rows = queue.tickets(db.session, counter, day)
     names = {r.booking_id: r for r in daylist.day_list(
         db.session, catalog(), day=day, now=now(), grace=grace(), counter=counter)}
@@ -156,13 +156,13 @@ def _known_counter(counter: str) -> str:
 @bp.get("/queue/<counter>")
 def display(counter: str) -> str:
     counter = _known_counter(counter)
-    board = queue.board(db.session, counter, daylist.local_day(now()))
+    board = queue.board(db.session, counter, localtime.local_date(now()))
     return render_template("steps/checkin/display.html", counter=counter, board=board)
 
 
 @bp.get("/queue/<counter>.json")
 def display_json(counter: str) -> Response:
     counter = _known_counter(counter)
-    board = queue.board(db.session, counter, daylist.local_day(now()))
+    board = queue.board(db.session, counter, localtime.local_date(now()))
     return jsonify({"counter": counter, "calling": board.calling, "waiting": board.waiting,
                     "served": board.served})
