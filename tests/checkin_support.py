@@ -4,19 +4,19 @@ a ticket token issued exactly as the ticket link issues it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Flask
 from sqlalchemy import select
 
 from engine import runtime, tokens
+from engine.localtime import TZ
 from engine.models import Booking, Slot
+from tests.clock import app_now
 from web.context import token_key
 from web.extensions import db
 
-TZ = ZoneInfo("Asia/Tokyo")
 WORKFLOW = "boshi-techo"
 STEP = "visit"
 COUNTER = "hoken-center"
@@ -37,7 +37,7 @@ def make_ticket(app: Flask, *, starts_at: datetime = VISIT, status: str = "confi
                 workflow: str = WORKFLOW, step: str = STEP, minutes: int = 30) -> Ticket:
     with app.app_context():
         spec = app.extensions["catalog"].get(workflow)
-        now = datetime.now(UTC)
+        now = app_now(app)
         slot = db.session.scalar(select(Slot).where(
             Slot.workflow_id == workflow, Slot.step_id == step, Slot.starts_at == starts_at))
         if slot is None:
@@ -70,7 +70,7 @@ def submit_form(app: Flask, case_id: int, step: str = "questionnaire") -> None:
 
         case = db.session.get(Case, case_id)
         ctx = runtime.context(db.session, app.extensions["catalog"], case, actor="citizen",
-                              now=datetime.now(UTC))
+                              now=app_now(app))
         runtime.set_step_data(db.session, case, step, {"name": "山田 花子"})
         runtime.apply(ctx, "submitted", step=step)
         db.session.commit()

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-that-is-long-enough-0123456
 from engine import runtime  # noqa: E402
 from engine import staff as staff_accounts  # noqa: E402
 from engine.models import Base, Case, StaffUser  # noqa: E402
+from tests.clock import Clock, app_now  # noqa: E402
 from web import create_app  # noqa: E402
 from web.extensions import db  # noqa: E402
 
@@ -33,6 +34,7 @@ PASSWORD = "correct horse battery staple"
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 ON_POSTGRES = DATABASE_URL.startswith(("postgresql", "postgres"))
 _schema_ready = False
+
 
 
 def database_uri(tmp_path: Path) -> str:
@@ -57,12 +59,15 @@ def _reset_postgres(app: Flask) -> None:
 
 @pytest.fixture
 def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
-    """Build an app with test settings; keyword arguments override config values."""
+    """Build an app with test settings; keyword arguments override config values. Its clock
+    is a ``Clock`` at ``START``; ``CLOCK=None`` gives the system clock (for tests whose Celery
+    workers, in processes of their own, read it too)."""
     apps: list[Flask] = []
 
     def factory(**overrides: Any) -> Flask:
         config = {
             "TESTING": True,
+            "CLOCK": Clock(),
             "SQLALCHEMY_DATABASE_URI": database_uri(tmp_path),
             "BASE_URL": "http://localhost",
             "SERVER_NAME": None,
@@ -140,7 +145,7 @@ def make_staff(app: Flask) -> Callable[..., StaffUser]:
         with app.app_context():
             user = staff_accounts.create(db.session, email, role=role, password=password,
                                          workflows=workflows, counters=counters,
-                                         now=datetime.now(UTC), **kw)
+                                         now=app_now(app), **kw)
             db.session.commit()
             db.session.refresh(user)
             db.session.expunge(user)
@@ -155,7 +160,7 @@ def make_case(app: Flask) -> Callable[..., int]:
                 actor: str = "citizen") -> int:
         with app.app_context():
             spec = app.extensions["catalog"].get(workflow)
-            case = runtime.start_case(db.session, spec, actor=actor, now=datetime.now(UTC))
+            case = runtime.start_case(db.session, spec, actor=actor, now=app_now(app))
             for step, values in (data or {}).items():
                 runtime.set_step_data(db.session, case, step, values)
             db.session.commit()
@@ -172,3 +177,12 @@ def get_case(app: Flask) -> Callable[[int], Case]:
             db.session.expunge(case)
             return case
     return getter
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Leave no timer thread behind: the rate limiter's in-memory storage starts a timer
+    (not a daemon) per app, and a timer whose wait never ends (under a moved clock, see
+    ``tests/run.py --moved-clock``) would keep the finished suite from exiting."""
+    for thread in threading.enumerate():
+        if isinstance(thread, threading.Timer):
+            thread.cancel()

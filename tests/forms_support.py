@@ -3,10 +3,11 @@ its questionnaire, and a full set of valid answers."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from engine.models import Case, CaseEvent
+from tests.clock import START
 from web.extensions import db
 
 VISIT = {"name": "髙𠮷 花子", "kana": "タカヨシ ハナコ", "email": "hanako@example.jp",
@@ -44,6 +45,6 @@ def data(app: Any, case_id: int) -> dict[str, Any]:
 
 
 def at(days: float) -> Any:
-    """A clock ``days`` from now (for app.config["CLOCK"])."""
-    moment = datetime.now(UTC) + timedelta(days=days)
+    """A clock ``days`` after the suite's start (for app.config["CLOCK"])."""
+    moment = START + timedelta(days=days)
     return lambda: moment

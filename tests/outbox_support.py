@@ -10,7 +10,9 @@ from flask import Flask
 from sqlalchemy import select
 
 from engine import bookings, capacity, slots
+from engine.localtime import TZ
 from engine.models import Booking, Message, Slot
+from tests.clock import app_now
 from web import links
 from web.extensions import db
 
@@ -132,12 +134,12 @@ def write_workflow(root: Any, source: str = TEST_WORKFLOW,
     return root
 
 
-def future_visit_day(days_ahead: int = 14) -> date:
-    """An open weekday some days from the real today (tests with real workers use the real
-    clock, so the visit must be in the real future)."""
+def future_visit_day(app: Flask, days_ahead: int = 14) -> date:
+    """An open weekday some days after the app's today (the system clock's, for the tests
+    whose real workers read it)."""
     import jpholiday
 
-    day = datetime.now(UTC).date() + timedelta(days=days_ahead)
+    day = app_now(app).astimezone(TZ).date() + timedelta(days=days_ahead)
     while (day.weekday() >= 5 or jpholiday.is_holiday(day)
            or (day.month, day.day) >= (12, 29) or (day.month, day.day) <= (1, 3)):
         day += timedelta(days=1)

@@ -10,6 +10,7 @@ import pytest
 
 from engine import tokens
 from engine.models import Case
+from tests.clock import app_now
 from tests.conftest import ON_POSTGRES
 from tests.forms_support import ANSWERS, at, booked_case, data, events, form_link
 from web.extensions import db
@@ -138,9 +139,8 @@ def test_tampered_and_revoked_links(app, client, make_case):
     resp = client.get(f"/f/{forged}")
     assert resp.status_code == 404 and "無効です" in resp.get_data(as_text=True)
     with app.app_context():
-        from datetime import UTC, datetime
         tokens.revoke(db.session, db.session.get(Case, case_id), "form:questionnaire",
-                      now=datetime.now(UTC))
+                      now=app_now(app))
         db.session.commit()
     assert client.get(url).status_code == 410
     assert client.post(url, data={**ANSWERS, "action": "submit"}).status_code == 410
@@ -149,12 +149,11 @@ def test_tampered_and_revoked_links(app, client, make_case):
 def test_link_of_another_purpose_is_refused(app, client, make_case):
     case_id = booked_case(make_case)
     with app.app_context():
-        from datetime import UTC, datetime
 
         from web.context import token_key
         with app.test_request_context():
             other = tokens.issue(db.session, db.session.get(Case, case_id), "cancel",
-                                 key=token_key(), now=datetime.now(UTC))
+                                 key=token_key(), now=app_now(app))
             db.session.commit()
     assert client.get(f"/f/{other}").status_code == 404
 
@@ -266,7 +265,6 @@ def test_a_concurrent_write_to_the_case_is_not_lost(app, make_case):
     being sent: the send waits for it (row lock) and re-reads, so both changes survive."""
     import threading
     import time
-    from datetime import UTC, datetime
 
     from engine import forms, runtime
 
@@ -290,7 +288,7 @@ def test_a_concurrent_write_to_the_case_is_not_lost(app, make_case):
         catalog = app.extensions["catalog"]
         case = forms.lock(db.session, stale)
         ctx = runtime.context(db.session, catalog, case, actor="citizen",
-                              now=datetime.now(UTC))
+                              now=app_now(app))
         forms.submit(ctx, forms.form_step(ctx.spec, "questionnaire"), ANSWERS)
         db.session.commit()
         thread.join(5)

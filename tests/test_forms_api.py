@@ -3,13 +3,12 @@ workflow, idempotent retries, errors in the API's format."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import tokens
 from engine.models import Case
+from tests.clock import app_now
 from tests.forms_support import ANSWERS, booked_case, data, events, form_link
 from tests.test_forms import NOTICE, count_cases
 from web.extensions import db
@@ -19,7 +18,7 @@ def case_token(app, case_id: int) -> str:
     with app.test_request_context():
         from web.context import token_key
         token = tokens.issue(db.session, db.session.get(Case, case_id), "case",
-                             key=token_key(), now=datetime.now(UTC))
+                             key=token_key(), now=app_now(app))
         db.session.commit()
     return token
 

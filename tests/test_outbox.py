@@ -14,6 +14,7 @@ from engine import outbox
 from engine.errors import InvalidTransition
 from engine.models import Message
 from engine.outbox import Outcome, Policy
+from tests.locks import wait_until_blocked_or_done
 from tests.outbox_support import NOW, book, messages
 from web.extensions import db
 
@@ -248,7 +249,9 @@ def test_two_deliveries_claiming_at_once_send_once(app: Flask) -> None:
 
         thread = threading.Thread(target=second)
         thread.start()
-        thread.join(0.5)
+        waited = wait_until_blocked_or_done(thread, engine)
+        # SQLite: the second waits for the write lock; PostgreSQL: it skips the locked row.
+        assert waited == ("blocked" if engine.dialect.name == "sqlite" else "done")
         first.commit()
         first.close()
         thread.join(30)
@@ -290,8 +293,9 @@ def test_a_claim_given_back_is_queued_again_without_counting(app: Flask) -> None
 
 def test_a_send_that_could_outlive_its_lease_is_not_started(make_app: Any) -> None:
     # 0.4 messages/s: the second send of the task would start 2.5 s after the claim, past
-    # half of a 2 s lease, so it is given back for the sweep instead.
-    app = make_app(MAIL_LEASE_SECONDS=2, MAIL_MAX_PER_SECOND=0.4)
+    # half of a 2 s lease, so it is given back for the sweep instead. The pacer really
+    # waits, so the lease is read on the system clock here, as in production.
+    app = make_app(CLOCK=None, MAIL_LEASE_SECONDS=2, MAIL_MAX_PER_SECOND=0.4)
     with app.app_context():
         first, second = queue("first"), queue("second")
         db.session.commit()  # delivered in-process, one task with both ids

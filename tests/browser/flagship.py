@@ -8,17 +8,16 @@ import email.policy
 import re
 import socket
 import subprocess
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from engine.localtime import TZ
+from tests.clock import app_now
 from tests.services import need_binary
 from web.extensions import db
-
-TZ = ZoneInfo("Asia/Tokyo")
 
 
 class Sink:
@@ -44,8 +43,9 @@ class Sink:
         return part.get_content() if part else ""
 
 
-def visit_day() -> date:
-    day = datetime.now(TZ).date() + timedelta(days=3)
+def visit_day(app: Any) -> date:
+    """A weekday three or more days after the app's today."""
+    day = app_now(app).astimezone(TZ).date() + timedelta(days=3)
     while day.weekday() >= 5:
         day += timedelta(days=1)
     return day

@@ -3,9 +3,9 @@ resend one from the case page, in a real browser."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
+from tests.clock import app_now
 from tests.conftest import PASSWORD
 from tests.outbox_support import a_slot, book, future_visit_day, messages
 
@@ -20,8 +20,8 @@ def sign_in(page: Any, url: str) -> None:
 
 def booked_case(app: Any) -> int:
     with app.app_context():
-        slot = a_slot(app, future_visit_day())
-    return book(app, now=datetime.now(UTC), slot_id=slot)
+        slot = a_slot(app, future_visit_day(app))
+    return book(app, now=app_now(app), slot_id=slot)
 
 
 def test_dev_mail_page_lists_the_booking_email_and_its_links_work(

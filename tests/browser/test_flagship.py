@@ -25,6 +25,7 @@ from tests.browser.flagship import (
     pdf_checks,
     visit_day,
 )
+from tests.clock import app_now
 from tests.conftest import PASSWORD
 from web.extensions import db
 
@@ -32,7 +33,7 @@ from web.extensions import db
 def test_book_answer_scan_at_the_counter_and_print(page: Any, server: Any, sink: Any,
                                                    shot: Any, axe: Any) -> None:
     app, url = server.app, server.url
-    day = visit_day()
+    day = visit_day(app)
     open_slots(app, day)
 
     # At home: book, then answer the questionnaire from the email's link.
@@ -59,13 +60,12 @@ def test_book_answer_scan_at_the_counter_and_print(page: Any, server: Any, sink:
 
     # On the day, at the counter.
     with app.app_context():
-        from datetime import UTC, datetime
 
         from engine import staff as staff_accounts
         from engine.models import Booking
         staff_accounts.create(db.session, "madoguchi@example.jp", role="staff",
                               password=PASSWORD, workflows=("boshi-techo",),
-                              counters=("hoken-center",), now=datetime.now(UTC))
+                              counters=("hoken-center",), now=app_now(app))
         db.session.commit()
         starts_at = db.session.scalar(select(Booking)).slot.starts_at
     app.config["CLOCK"] = lambda: starts_at - timedelta(minutes=5)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -22,6 +21,7 @@ from tests.browser.flagship import (
     pdf_checks,
     visit_day,
 )
+from tests.clock import app_now
 from tests.conftest import PASSWORD
 from web.extensions import db
 
@@ -29,7 +29,7 @@ from web.extensions import db
 def test_book_answer_prefilled_questionnaire_and_print(page: Any, server: Any, sink: Sink,
                                                        shot: Any, axe: Any) -> None:
     app, url = server.app, server.url
-    day = visit_day()
+    day = visit_day(app)
     open_slots(app, day)
 
     # 1. Book a visit on the booking pages.
@@ -86,12 +86,11 @@ def test_book_answer_prefilled_questionnaire_and_print(page: Any, server: Any, s
 
     # 5. Staff download the pregnancy notification from the case page.
     with app.app_context():  # not the make_staff fixture: it would build a second app
-        from datetime import UTC
 
         from engine import staff as staff_accounts
         staff_accounts.create(db.session, "staff@example.jp", role="staff", password=PASSWORD,
                               workflows=("boshi-techo",), counters=("hoken-center",),
-                              now=datetime.now(UTC))
+                              now=app_now(app))
         db.session.commit()
     page.goto(f"{url}/staff/login")
     page.locator("input[name=email]").fill("staff@example.jp")

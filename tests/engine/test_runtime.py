@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from engine import database, runtime
 from engine.errors import InvalidTransition
 from engine.models import Case, CaseEvent, Token, WorkflowVersion
+from tests.locks import wait_until_blocked_or_done
 from web.extensions import db
 
 NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
@@ -136,7 +137,8 @@ def test_first_cases_of_a_version_started_together_both_commit(app):
 
         thread = threading.Thread(target=second)
         thread.start()
-        thread.join(1.0)  # it waits on the first transaction's row (or its write lock)
+        # it waits on the first transaction's row (PostgreSQL) or its write lock (SQLite)
+        assert wait_until_blocked_or_done(thread, engine) == "blocked"
         first.commit()
         first.close()
         thread.join(30)

@@ -42,6 +42,14 @@ def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "condi
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def system_clock_env() -> dict[str, str]:
+    """This environment without a moved clock: a server this suite starts keeps the system's
+    time (redis-server does not start under a preloaded libfaketime), while the test process
+    and its Celery workers share the clock the suite runs at."""
+    return {k: v for k, v in os.environ.items()
+            if k != "LD_PRELOAD" and not k.startswith("FAKETIME")}
+
+
 class RedisServer:
     """redis-server on a private port, without persistence (as a broker restart would be)."""
 
@@ -53,7 +61,8 @@ class RedisServer:
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=system_clock_env())
         wait_for(self._up, 10, "redis-server to listen")
 
     def _up(self) -> bool:
@@ -202,7 +211,8 @@ class Stack:
             SMTP_TLS="none", MAIL_FROM="madoguchi@example.jp", BASE_URL="http://localhost",
             MAIL_LEASE_SECONDS=3, MAIL_SWEEP_SECONDS=1, MAIL_SWEEP_GRACE_SECONDS=1,
             MAIL_RETRY_SECONDS=1, SMTP_TIMEOUT=20)
-        self.app = make_app(**self.settings)
+        # The workers read the system clock in processes of their own: so does this app.
+        self.app = make_app(CLOCK=None, **self.settings)
         self.env = service_env(self.settings, self.app.config["SQLALCHEMY_DATABASE_URI"])
         self.processes: list[CeleryProcess] = []
 

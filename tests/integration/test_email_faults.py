@@ -6,19 +6,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from engine.models import CaseEvent
+from tests.clock import app_now
 from tests.integration.email_services import Stack, wait_for
 from tests.outbox_support import a_slot, book, future_visit_day, messages
 from tests.services import need_binary
 from web.extensions import db
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.servers]
 
 
 @pytest.fixture
@@ -31,8 +31,8 @@ def stack(make_app: Any, tmp_path: Path) -> Iterator[Stack]:
 def book_now(stack: Stack, email: str = "hanako@example.jp") -> int:
     app = stack.app
     with app.app_context():
-        slot = a_slot(app, future_visit_day())
-    return book(app, email=email, now=datetime.now(UTC), slot_id=slot)
+        slot = a_slot(app, future_visit_day(app))
+    return book(app, email=email, now=app_now(app), slot_id=slot)
 
 
 def received_ids(stack: Stack) -> list[str]:

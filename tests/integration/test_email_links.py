@@ -19,7 +19,7 @@ from tests.outbox_support import ANSWERS, a_slot, future_visit_day
 from tests.services import need_binary
 from web.extensions import db
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.servers]
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def stack(make_app: Any, tmp_path: Path) -> Iterator[Stack]:
 def test_booking_email_has_working_links_and_a_valid_ics(stack: Stack) -> None:
     app, client = stack.app, stack.app.test_client()
     with app.app_context():
-        slot_id = a_slot(app, future_visit_day())
+        slot_id = a_slot(app, future_visit_day(app))
         starts_at = db.session.get(Slot, slot_id).starts_at
     stack.worker()
     resp = client.post("/api/v1/workflows/boshi-techo/bookings",

@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from engine.models import StaffUser
+from tests.clock import app_now
 from tests.conftest import PASSWORD, csrf_token
 from web.extensions import db
 
@@ -54,11 +55,10 @@ def test_missing_csrf_token_is_refused_with_a_clear_page(make_app, make_staff):
     app = make_app(WTF_CSRF_ENABLED=True)
     client = app.test_client()
     with app.app_context():
-        from datetime import UTC, datetime
 
         from engine import staff
         staff.create(db.session, "a@example.jp", role="staff", password=PASSWORD,
-                     now=datetime.now(UTC))
+                     now=app_now(app))
         db.session.commit()
     resp = client.post("/staff/login", data={"email": "a@example.jp", "password": PASSWORD})
     assert resp.status_code == 400
@@ -76,11 +76,10 @@ def test_expired_session_asks_to_sign_in_again(make_app):
     app = make_app(PERMANENT_SESSION_LIFETIME=timedelta(seconds=1))
     client = app.test_client()
     with app.app_context():
-        from datetime import UTC, datetime
 
         from engine import staff
         staff.create(db.session, "a@example.jp", role="staff", password=PASSWORD,
-                     now=datetime.now(UTC))
+                     now=app_now(app))
         db.session.commit()
     client.post("/staff/login", data={"email": "a@example.jp", "password": PASSWORD})
     assert client.get("/staff/").status_code == 200

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from tests.clock import app_now
 from tests.conftest import PASSWORD
 from tests.services import need_redis
 
@@ -17,13 +18,12 @@ def _attempt(client, email="staff@example.jp", password="wrong password"):
 
 def _limited_app(make_app, make_staff, **config):
     app = make_app(RATELIMIT_ENABLED=True, **config)
-    from datetime import UTC, datetime
 
     from engine import staff
     from web.extensions import db
     with app.app_context():
         staff.create(db.session, "staff@example.jp", role="staff", password=PASSWORD,
-                     now=datetime.now(UTC))
+                     now=app_now(app))
         db.session.commit()
     return app
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from tests.clock import app_now
 from tests.conftest import ROOT
 
 
@@ -47,13 +48,12 @@ def test_staff_api_needs_a_bearer_token_not_a_cookie(make_app):
     app.register_blueprint(probe)
     client = app.test_client()
     with app.app_context():
-        from datetime import UTC, datetime
 
         from engine import staff
         from web.extensions import db
         user = staff.create(db.session, "s@example.jp", role="staff",
-                            password="correct horse battery staple", now=datetime.now(UTC))
-        token = staff.issue_api_token(db.session, user, now=datetime.now(UTC))
+                            password="correct horse battery staple", now=app_now(app))
+        token = staff.issue_api_token(db.session, user, now=app_now(app))
         db.session.commit()
     client.post("/staff/login", data={"email": "s@example.jp",
                                       "password": "correct horse battery staple"})

@@ -7,15 +7,16 @@ week before the first event, so the path does not depend on today's date."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from engine.slots import local_date
+from engine.localtime import local_date
+from tests.clock import app_now
 from tests.workflows.drive_form import sample
 
 
-def _when(step: Any) -> datetime:
-    now = datetime.now(UTC)
+def _when(run: Any, step: Any) -> datetime:
+    now = app_now(run.app)
     if step.schedule.events and not step.schedule.weekly:
         return min(ev.start for ev in step.schedule.events) - timedelta(days=7)
     return now
@@ -23,7 +24,7 @@ def _when(step: Any) -> datetime:
 
 def drive(run: Any, step: Any) -> None:
     assert run.case_id is None, "a booking step drives only as the first step of a workflow"
-    when = _when(step)
+    when = _when(run, step)
     previous = run.app.config.get("CLOCK")
     run.app.config["CLOCK"] = lambda: when
     try:

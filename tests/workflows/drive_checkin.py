@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import PIL.Image
@@ -13,6 +13,7 @@ import zxingcpp
 from sqlalchemy import select
 
 from engine.models import Booking, Case, Slot
+from tests.clock import app_now
 from web.extensions import db
 
 
@@ -23,13 +24,13 @@ def _booking(run: Any, step: Any) -> Booking:
     if booking is not None:
         return booking
     spec_step = run.spec.step(step.booking)
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    start = app_now(run.app).replace(microsecond=0) + timedelta(days=1)
     slot = Slot(workflow_id=run.spec.id, step_id=spec_step.id, counter=spec_step.counter,
                 starts_at=start, ends_at=start + timedelta(minutes=30), capacity=1, booked=1)
     db.session.add(slot)
     db.session.flush()
     booking = Booking(case_id=run.case_id, workflow_id=run.spec.id, step_id=spec_step.id,
-                      slot_id=slot.id, status="confirmed", confirmed_at=datetime.now(UTC))
+                      slot_id=slot.id, status="confirmed", confirmed_at=app_now(run.app))
     db.session.add(booking)
     db.session.commit()
     return booking

@@ -8,6 +8,7 @@ from typing import Any
 
 from engine.fields import FieldSpec
 from engine.models import Case
+from tests.clock import app_now
 from web.extensions import db
 
 SAMPLES: dict[str, str] = {
@@ -43,12 +44,12 @@ def answers(step: Any, initial: dict[str, Any]) -> dict[str, Any]:
 def _case_without_booking(run: Any) -> None:
     """Until a booking driver runs before this step, the case is started through the engine
     with the details a booking leaves (so the prefill can be driven)."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
     from engine import runtime
     with run.app.app_context():
-        case = runtime.start_case(db.session, run.spec, actor="citizen", now=datetime.now(UTC))
-        start = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+        case = runtime.start_case(db.session, run.spec, actor="citizen", now=app_now(run.app))
+        start = (app_now(run.app) + timedelta(days=3)).isoformat()
         runtime.set_step_data(db.session, case, run.spec.steps[0].id, {
             "name": "髙𠮷 花子", "kana": "タカヨシ ハナコ", "email": "hanako@example.jp",
             "phone": "06-1234-5678", "start": start})
