@@ -209,3 +209,18 @@ def test_check_reports_schema_and_reference_errors_of_one_step_together(tmp_path
         "wf.yaml:20: steps[1].sections[0].fields[1].prefill: reference 'visit.nmae': "
         "step 'visit' collects no field 'nmae'"]
 
+
+def test_check_reports_an_unknown_filter_in_a_document_template(tmp_path: Path):
+    source = GOOD + """\
+  - id: print
+    type: document
+    template: wf/form.html
+"""
+    template = ("<p>{{ answers.visit.name }} {{ today | warekii }}</p>\n"
+                "{% if answers.visit.name %}<p>{{ today | wareki('short') | mrak }}</p>"
+                "{% endif %}\n")
+    assert check_files(tmp_path, {"wf.yaml": source, "wf/form.html": template}) == [
+        "wf.yaml:22: steps[2].template: template line 1: unknown filter 'warekii' "
+        "(did you mean 'wareki'?)",
+        "wf.yaml:22: steps[2].template: template line 2: unknown filter 'mrak' "
+        "(did you mean 'mark'?)"]
