@@ -122,6 +122,8 @@ def demo(email: str) -> None:
                                   name="デモ職員", now=now())
         else:
             staff_accounts.set_password(db.session, user, password)
+        # With DATABASE_URL and SECRET_KEY set nothing else has made the instance folder yet.
+        password_file.parent.mkdir(parents=True, exist_ok=True)
         password_file.write_text(password)
         password_file.chmod(0o600)
     for hook in DEMO_HOOKS:

@@ -66,3 +66,12 @@ def test_demo_prints_a_login_and_is_idempotent(app, runner):
     assert f"demo@example.jp / {password}" in second.output
     with app.app_context():
         assert len(db.session.scalars(select(StaffUser)).all()) == 1
+
+
+def test_demo_on_a_fresh_clone_creates_the_instance_folder(app, runner, tmp_path):
+    # DATABASE_URL and SECRET_KEY set: the settings made no instance folder.
+    app.instance_path = str(tmp_path / "fresh-clone" / "instance")
+    result = runner.invoke(args=["demo"])
+    assert result.exit_code == 0, result.output
+    password = result.output.split("demo@example.jp / ")[1].split()[0]
+    assert (tmp_path / "fresh-clone" / "instance" / "demo_password").read_text() == password
