@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FLASK := $(BIN)/flask --app wsgi
+# Where `make run` serves (make run PORT=5101 HOST=0.0.0.0); BASE_URL follows unless set.
+HOST ?= 127.0.0.1
+PORT ?= 5000
 TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -21,11 +24,14 @@ $(STAMP): pyproject.toml tests/browser/package-lock.json
 
 install: $(STAMP)
 
+# Every step sees where the app will run: the demo prints, and emails link to, that address.
+run: export FLASK_RUN_HOST := $(HOST)
+run: export FLASK_RUN_PORT := $(PORT)
 run: $(STAMP)
 	$(FLASK) workflows check
 	$(FLASK) db upgrade
 	$(FLASK) demo
-	$(FLASK) run --host 127.0.0.1 --port 5000
+	$(FLASK) run --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/python tests/run.py
