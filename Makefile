@@ -8,19 +8,23 @@ FLASK := $(BIN)/flask --app wsgi
 # Where `make run` serves (make run PORT=5101 HOST=0.0.0.0); BASE_URL follows unless set.
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# axe-core, for the accessibility checks of the browser tests (test-only, never served)
+NPM_STAMP := tests/browser/node_modules/.installed
 TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: run test test-sqlite test-postgres install lint migration bench clean
 
-$(STAMP): pyproject.toml tests/browser/package-lock.json
+$(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
-	@# axe-core, for the accessibility checks of the browser tests (test-only, never served)
-	@if command -v npm >/dev/null; then npm ci --silent --no-audit --no-fund --prefix tests/browser; \
-	  else echo "npm not found: browser accessibility checks will be skipped"; fi
 	touch $(STAMP)
+
+$(NPM_STAMP): tests/browser/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  npm ci --silent --no-audit --no-fund --prefix tests/browser && touch $(NPM_STAMP); \
+	  else echo "npm not found: browser accessibility checks will be skipped"; fi
 
 install: $(STAMP)
 
@@ -33,7 +37,7 @@ run: $(STAMP)
 	$(FLASK) demo
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+test: $(STAMP) $(NPM_STAMP)
 	$(BIN)/python tests/run.py
 
 lint: $(STAMP)

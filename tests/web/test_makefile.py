@@ -1,5 +1,5 @@
-"""The two commands of the README: `make run` serves where HOST and PORT say, and links lead
-there."""
+"""The two commands of the README: `make run` serves where HOST and PORT say and links lead
+there; only `make test` needs npm (axe-core is for the browser tests)."""
 
 from __future__ import annotations
 
@@ -32,3 +32,8 @@ def test_make_run_serves_on_port_and_host_and_every_step_knows_it(tmp_path: Path
         "0.0.0.0 5101 workflows check", "0.0.0.0 5101 db upgrade", "0.0.0.0 5101 demo",
         "0.0.0.0 5101 run --host 0.0.0.0 --port 5101"]
 
+
+def test_make_run_never_needs_npm_and_make_test_installs_axe(tmp_path: Path):
+    fresh = [f"STAMP={tmp_path / 'venv-installed'}", f"NPM_STAMP={tmp_path / 'npm-installed'}"]
+    assert "npm ci" not in make("-n", "run", *fresh)
+    assert "npm ci" in make("-n", "test", *fresh)
