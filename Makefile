@@ -5,29 +5,39 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FLASK := $(BIN)/flask --app wsgi
+# Where `make run` serves (make run PORT=5101 HOST=0.0.0.0); BASE_URL follows unless set.
+HOST ?= 127.0.0.1
+PORT ?= 5000
+# axe-core, for the accessibility checks of the browser tests (test-only, never served)
+NPM_STAMP := tests/browser/node_modules/.installed
 TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: run test test-moved-clock install lint migration bench clean
 
-$(STAMP): pyproject.toml tests/browser/package-lock.json
+$(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
-	@# axe-core, for the accessibility checks of the browser tests (test-only, never served)
-	@if command -v npm >/dev/null; then npm ci --silent --no-audit --no-fund --prefix tests/browser; \
-	  else echo "npm not found: browser accessibility checks will be skipped"; fi
 	touch $(STAMP)
+
+$(NPM_STAMP): tests/browser/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  npm ci --silent --no-audit --no-fund --prefix tests/browser && touch $(NPM_STAMP); \
+	  else echo "npm not found: browser accessibility checks will be skipped"; fi
 
 install: $(STAMP)
 
+# Every step sees where the app will run: the demo prints, and emails link to, that address.
+run: export FLASK_RUN_HOST := $(HOST)
+run: export FLASK_RUN_PORT := $(PORT)
 run: $(STAMP)
 	$(FLASK) workflows check
 	$(FLASK) db upgrade
 	$(FLASK) demo
-	$(FLASK) run --host 127.0.0.1 --port 5000
+	$(FLASK) run --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+test: $(STAMP) $(NPM_STAMP)
 	$(BIN)/python tests/run.py
 
 # The non-browser suite on SQLite at 23:50 JST on the eve of a public holiday a year ahead

@@ -13,6 +13,7 @@ A template that names a field no step collects fails ``workflows check``.
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
@@ -160,6 +161,16 @@ def template_problems(spec: WorkflowSpec, step_index: int, source: str,
     for name in sorted({n.name for n in ast.find_all(nodes.Name) if n.ctx == "load"}
                        - NAMES - assigned):
         out.append((("template",), f"template names unknown variable {name!r}"))
+    # Jinja only fails on an unknown filter or test when the template runs (or compiles, and
+    # not at all inside an {% if %}): check every name against the environment that prints.
+    for kind, known, node_type in (("filter", _ENV.filters, nodes.Filter),
+                                   ("test", _ENV.tests, nodes.Test)):
+        for node in ast.find_all(node_type):
+            if node.name not in known:
+                close = difflib.get_close_matches(node.name, known, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                out.append((("template",), f"template line {node.lineno}: unknown {kind} "
+                            f"{node.name!r}{hint}"))
     for line, ref in sorted(set(_answer_refs(ast))):
         problem = check_reference(spec, step_index, ref, {})
         if problem:

@@ -8,6 +8,7 @@ started with (see ``Catalog.for_case``), so editing a workflow never breaks a ca
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 from collections.abc import Iterable, Mapping
@@ -202,6 +203,8 @@ def parse(path: str, source: str, *, read_asset: Any = None,
     steps: list[StepSpec] = []
     positions: list[int] = []  # index in the file of each step that loaded
     failed: set[str] = set()  # ids of steps that did not load: references to them are moot
+    # Steps that did not load, minus their invalid parts: their references are still checked.
+    partial: list[tuple[int, StepSpec, Any]] = []
     for i, raw_step in enumerate(raw_steps if isinstance(raw_steps, list) else []):
         loc: Loc = ("steps", i)
         if not isinstance(raw_step, dict):
@@ -217,9 +220,12 @@ def parse(path: str, source: str, *, read_asset: Any = None,
             steps.append(model.model_validate(raw_step))
             positions.append(i)
         except ValidationError as exc:
-            for err in exc.errors():
+            for err in _real_errors(exc.errors()):
                 report(loc + tuple(err["loc"]), _message(err))
             failed.add(str(raw_step.get("id")))
+            salvaged = _salvage(model, raw_step, exc.errors()) if model else None
+            if salvaged is not None:
+                partial.append((i, *salvaged))
         except LookupError:
             failed.add(str(raw_step.get("id")))
 
@@ -261,6 +267,14 @@ def parse(path: str, source: str, *, read_asset: Any = None,
         if loc[:1] == ("steps",) and isinstance(loc[1], int):
             loc = ("steps", positions[loc[1]]) + loc[2:]
         report(loc, message)
+    for pos, step, to_file in partial:
+        earlier = sum(1 for p in positions if p < pos)
+        for loc, ref in step.references():
+            if ref.split(".")[0] in failed:
+                continue
+            problem = check_reference(spec, earlier - 1, ref, others or {})
+            if problem:
+                report(("steps", pos) + to_file(loc), problem)
     for pos, step in zip(positions, steps, strict=True):
         if pos in incomplete:
             continue
@@ -276,6 +290,74 @@ def _raw_index(raw_steps: Any, step_id: str, fallback: int) -> int:
         if isinstance(raw_step, dict) and raw_step.get("id") == step_id:
             return i
     return fallback
+
+
+def _real_errors(errors: list[Any]) -> list[Any]:
+    """Pydantic counts a list's length after dropping its invalid items, so one bad field also
+    gives "should have at least 1 item" on its list: that one is not a problem of its own."""
+    def nested(err: Any) -> bool:
+        n = len(err["loc"])
+        return any(len(o["loc"]) > n and tuple(o["loc"][:n]) == tuple(err["loc"])
+                   for o in errors)
+    return [e for e in errors if not (e["type"] == "too_short" and nested(e))]
+
+
+def _salvage(model: type[StepSpec], raw_step: dict[str, Any],
+             errors: list[Any]) -> tuple[StepSpec, Any] | None:
+    """The step without the list items (or optional keys) that hold its errors, so that the
+    references of the rest can be checked in the same pass; with a function mapping the
+    locations of the salvaged step back to the file's. None when nothing valid is left."""
+    data = copy.deepcopy(raw_step)
+    origin: dict[int, list[int]] = {}  # id(list) -> index in the file of each kept item
+
+    def number(node: Any) -> None:
+        if isinstance(node, list):
+            origin[id(node)] = list(range(len(node)))
+        for child in node if isinstance(node, list) else (
+                node.values() if isinstance(node, dict) else ()):
+            number(child)
+    number(data)
+
+    for _ in range(10):
+        cuts: dict[int, tuple[Any, set[Any]]] = {}
+        for err in _real_errors(errors):
+            node, target = data, None
+            for part in err["loc"]:
+                if isinstance(node, list) and isinstance(part, int) and part < len(node):
+                    target = (node, part)
+                elif not (isinstance(node, dict) and part in node):
+                    break
+                node = node[part]
+            if target is None and err["type"] != "missing" and err["loc"] and err["loc"][0] in (
+                    data.keys() - {"id", "type"}):
+                target = (data, err["loc"][0])
+            if target is None:
+                return None
+            cuts.setdefault(id(target[0]), (target[0], set()))[1].add(target[1])
+        for container, keys in cuts.values():
+            for key in sorted(keys, reverse=True):
+                del container[key]
+                if isinstance(container, list):
+                    del origin[id(container)][key]
+        try:
+            step = model.model_validate(data)
+        except ValidationError as exc:
+            errors = exc.errors()
+            continue
+
+        def to_file(loc: Loc) -> Loc:
+            node: Any = data
+            out: list[str | int] = []
+            for part in loc:
+                if isinstance(node, list) and isinstance(part, int) and part < len(node):
+                    out.append(origin[id(node)][part])
+                    node = node[part]
+                else:
+                    out.append(part)
+                    node = node.get(part) if isinstance(node, dict) else None
+            return tuple(out)
+        return step, to_file
+    return None
 
 
 def _message(err: Any) -> str:

@@ -112,7 +112,8 @@ def revoke_token(email: str, prefix: str) -> None:
 @with_appcontext
 @click.option("--email", default="demo@example.jp")
 def demo(email: str) -> None:
-    """Prepare the embedded demo: a demo admin (printed) and the workflows' slots."""
+    """Prepare the embedded demo: a demo admin (printed), the workflows' slots and a day of
+    bookings, check-ins and notices for staff to look at (see web/demo.py)."""
     password_file = Path(current_app.instance_path) / "demo_password"
     user = db.session.query(StaffUser).filter_by(email=email).one_or_none()
     if user is None or not password_file.exists():
@@ -122,6 +123,8 @@ def demo(email: str) -> None:
                                   name="デモ職員", now=now())
         else:
             staff_accounts.set_password(db.session, user, password)
+        # With DATABASE_URL and SECRET_KEY set nothing else has made the instance folder yet.
+        password_file.parent.mkdir(parents=True, exist_ok=True)
         password_file.write_text(password)
         password_file.chmod(0o600)
     for hook in DEMO_HOOKS:
@@ -141,6 +144,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(staff_cli)
     app.cli.add_command(demo)
     app.cli.add_command(i18n_missing)
+    import web.demo  # noqa: F401  (registers the demo day in DEMO_HOOKS)
     from web.housekeeping import retention_cli
 
     app.cli.add_command(retention_cli)

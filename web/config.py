@@ -42,6 +42,15 @@ def _instance_secret(instance: Path) -> str:
     return path.read_text().strip()
 
 
+def _served_at(env: dict[str, str]) -> str:
+    """The address ``flask run`` serves (``make run`` sets FLASK_RUN_HOST and FLASK_RUN_PORT
+    from HOST and PORT), so links in emails lead back to this app when BASE_URL is unset."""
+    host = env.get("FLASK_RUN_HOST") or "127.0.0.1"
+    if host in ("0.0.0.0", "::"):  # noqa: S104 (listening everywhere: link to this machine)
+        host = "127.0.0.1"
+    return f"http://{f'[{host}]' if ':' in host else host}:{env.get('FLASK_RUN_PORT') or 5000}"
+
+
 def load(instance_path: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     env = dict(os.environ if env is None else env)
     instance = Path(instance_path)
@@ -66,7 +75,7 @@ def load(instance_path: str, env: dict[str, str] | None = None) -> dict[str, Any
     if not secret_key:
         secret_key = _instance_secret(instance)
 
-    base_url = env.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+    base_url = (env.get("BASE_URL") or _served_at(env)).rstrip("/")
     parsed = urlparse(base_url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         problems.append(f"BASE_URL must be an absolute http(s) URL, got {base_url!r}")

@@ -173,3 +173,54 @@ def test_chain_to_a_workflow_that_does_not_exist(tmp_path: Path):
     [problem] = info.value.problems
     assert str(problem) == (f"{tmp_path}/wf.yaml:22: steps[2].workflow: "
                             "no workflow 'no-such-workflow'")
+
+
+def check_files(tmp_path: Path, files: dict[str, str]) -> list[str]:
+    """`flask workflows check` on real files in a folder: its output lines, and exit 1."""
+    from click.testing import CliRunner
+
+    from web.cli import workflows_cli
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, "utf-8")
+    result = CliRunner().invoke(workflows_cli, ["check", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    return [line.replace(f"{tmp_path}/", "") for line in result.output.splitlines()
+            if not line.endswith("problem(s) found.")]
+
+
+def test_check_reports_a_bad_form_field_without_an_empty_sections_echo(tmp_path: Path):
+    found = check_files(tmp_path, {"wf.yaml": GOOD.replace(
+        "prefill: visit.name}",
+        "prefill: visit.name}\n          - {id: age, type: nmber, label: 年齢}")})
+    assert len(found) == 1, found
+    assert found[0].startswith("wf.yaml:20: steps[1].sections[0].fields[1].type: Input should be")
+
+
+def test_check_reports_schema_and_reference_errors_of_one_step_together(tmp_path: Path):
+    source = GOOD.replace(
+        "          - {id: name, type: name, label: 氏名, prefill: visit.name}\n",
+        "          - {id: age, type: nmber, label: 年齢}\n"
+        "          - {id: name, type: name, label: 氏名, prefill: visit.nmae}\n")
+    assert check_files(tmp_path, {"wf.yaml": source}) == [
+        "wf.yaml:19: steps[1].sections[0].fields[0].type: Input should be 'text', 'textarea', "
+        "'number', 'date', 'choice', 'select', 'multichoice', 'yesno', 'email', 'phone', "
+        "'postal', 'name', 'kana' or 'consent'",
+        "wf.yaml:20: steps[1].sections[0].fields[1].prefill: reference 'visit.nmae': "
+        "step 'visit' collects no field 'nmae'"]
+
+
+def test_check_reports_an_unknown_filter_in_a_document_template(tmp_path: Path):
+    source = GOOD + """\
+  - id: print
+    type: document
+    template: wf/form.html
+"""
+    template = ("<p>{{ answers.visit.name }} {{ today | warekii }}</p>\n"
+                "{% if answers.visit.name %}<p>{{ today | wareki('short') | mrak }}</p>"
+                "{% endif %}\n")
+    assert check_files(tmp_path, {"wf.yaml": source, "wf/form.html": template}) == [
+        "wf.yaml:22: steps[2].template: template line 1: unknown filter 'warekii' "
+        "(did you mean 'wareki'?)",
+        "wf.yaml:22: steps[2].template: template line 2: unknown filter 'mrak' "
+        "(did you mean 'mark'?)"]

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from engine.models import ApiToken, StaffUser
+import pytest
+from sqlalchemy import func, select
+
+from engine import daylist
+from engine.models import ApiToken, Case, Poster, StaffUser
 from web.extensions import db
 
 
@@ -66,3 +71,46 @@ def test_demo_prints_a_login_and_is_idempotent(app, runner):
     assert f"demo@example.jp / {password}" in second.output
     with app.app_context():
         assert len(db.session.scalars(select(StaffUser)).all()) == 1
+
+
+def test_demo_on_a_fresh_clone_creates_the_instance_folder(app, runner, tmp_path):
+    # DATABASE_URL and SECRET_KEY set: the settings made no instance folder.
+    app.instance_path = str(tmp_path / "fresh-clone" / "instance")
+    result = runner.invoke(args=["demo"])
+    assert result.exit_code == 0, result.output
+    password = result.output.split("demo@example.jp / ")[1].split()[0]
+    assert (tmp_path / "fresh-clone" / "instance" / "demo_password").read_text() == password
+
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+@pytest.mark.parametrize("moment", [
+    datetime(2027, 3, 10, 9, 0, tzinfo=TOKYO),  # a Wednesday morning
+    datetime(2027, 2, 10, 23, 50, tzinfo=TOKYO),  # late on the eve of 建国記念の日
+    datetime(2027, 3, 14, 14, 0, tzinfo=TOKYO),  # a Sunday: the counters' rules are closed
+    datetime(2027, 1, 1, 0, 5, tzinfo=TOKYO),  # 元日, just after midnight (年末年始)
+], ids=["weekday-0900", "holiday-eve-2350", "sunday", "new-year-0005"])
+def test_demo_gives_staff_a_day_to_look_at_whatever_the_hour(app, runner, moment):
+    app.config["CLOCK"] = lambda: moment.astimezone(UTC)
+    result = runner.invoke(args=["demo"])
+    assert result.exit_code == 0, result.output
+    runner.invoke(args=["demo"])  # a second run the same day adds nothing
+    with app.app_context():
+        catalog = app.extensions["catalog"]
+        grace = timedelta(minutes=app.config["NO_SHOW_GRACE_MINUTES"])
+
+        def day(counter: str) -> list:
+            return daylist.day_list(db.session, catalog, day=moment.date(), now=moment,
+                                    grace=grace, counter=counter)
+        visits = day("hoken-center")
+        assert len(visits) == 6
+        assert all(r.starts_at.astimezone(TOKYO).date() == moment.date() for r in visits)
+        assert len([r for r in visits if r.status == "checked_in"]) == 2
+        assert len([r for r in visits if dict(r.forms)["questionnaire"]]) == 4
+        assert len([r for r in visits if r.status == "booked"]) >= 1 or moment.hour == 23
+        assert len(day("kouko-kyoshitsu")) == 3  # today's session of the class
+        notices = db.session.scalars(select(Case).where(
+            Case.workflow_id == "kesseki-todoke")).all()
+        assert len(notices) == 3 and all(c.poster_id for c in notices)
+        assert db.session.scalar(select(func.count()).select_from(Poster)) == 1

@@ -63,3 +63,16 @@ def test_no_show_grace_from_the_environment(tmp_path):
         "NO_SHOW_GRACE_MINUTES"] == 45
     with pytest.raises(config.ConfigError, match="NO_SHOW_GRACE_MINUTES"):
         config.load(str(tmp_path), env={"NO_SHOW_GRACE_MINUTES": "soon"})
+
+
+def test_base_url_follows_the_port_the_app_runs_on_unless_set(tmp_path):
+    def base_url(**env: str) -> str:
+        return config.load(str(tmp_path), env=env)["BASE_URL"]
+
+    assert base_url() == "http://127.0.0.1:5000"
+    assert base_url(FLASK_RUN_PORT="5101") == "http://127.0.0.1:5101"
+    assert base_url(FLASK_RUN_HOST="0.0.0.0", FLASK_RUN_PORT="5101") == "http://127.0.0.1:5101"
+    assert base_url(FLASK_RUN_HOST="192.168.1.20", FLASK_RUN_PORT="8080") == (
+        "http://192.168.1.20:8080")
+    assert base_url(FLASK_RUN_PORT="5101", BASE_URL="https://yoyaku.city.example/") == (
+        "https://yoyaku.city.example")
