@@ -17,14 +17,15 @@ time of the month availability page with a year of slots in the database.
 
 The Python generator costs more CPU per request than the bare endpoint does, on the same two
 cores, so it caps the bare endpoint first and the ratios it gives are kinder than the servers'
-own. Where ``wrk`` is installed the same two scenarios run again driven by it (a few
-hundredths of a millisecond per request): server-bound figures, a fixed time per target and
+own. Where ``wrk`` is installed the same two scenarios run again driven by it (it costs
+little per request): server-bound figures, a fixed time per target and
 round (``BENCH_WRK_SECONDS``), a fresh hot slot each round, spread over the same 1,000 slots
 given room for 50 each.
 
     DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/<db> .venv/bin/python bench/booking.py
 
-The database's tables are dropped and recreated. Nothing here is a timed assertion.
+The database's tables are dropped and recreated. Nothing here is a timed assertion. The
+figures printed are added, dated, to bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -675,4 +676,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from bench.results import recorded
+
+    with recorded("booking"):
+        main()

@@ -11,7 +11,8 @@ booking, counter, day, conditional UPDATE, audit row, call number, case event).
     DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/<db> .venv/bin/python bench/checkin.py
     (BENCH_BOOKINGS=100000 BENCH_SCANS=2000 by default; DATABASE_URL may be sqlite:///...)
 
-The database's tables are dropped and recreated. Nothing here is a timed assertion.
+The database's tables are dropped and recreated. Nothing here is a timed assertion. The
+figures printed are added, dated, to bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -178,4 +179,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from bench.results import recorded
+
+    with recorded("checkin"):
+        main()

@@ -36,7 +36,8 @@ FEED_STATUSES = ("confirmed", "checked_in", "no_show", "cancelled")
 @cache
 def _vtimezone() -> Timezone:
     """The VTIMEZONE of Asia/Tokyo, computed once (never modified afterwards): icalendar
-    derives it from the zone's transitions, which costs about 40 ms per calendar."""
+    derives it from the zone's transitions, which is slow enough to matter on every calendar
+    (bench/RESULTS.md)."""
     return Timezone.from_tzid(TZ.key)
 
 

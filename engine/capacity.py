@@ -6,8 +6,8 @@ Two transactions racing for the last place serialise on the row lock; the second
 the WHERE clause against the committed row and updates nothing. ``CHECK (booked <= capacity)``
 is the backstop, and PostgreSQL's ``lock_timeout`` bounds the wait. On SQLite every
 transaction is ``BEGIN IMMEDIATE`` (``engine.database``), so the same statement is just as
-safe. Measured: read-count-then-insert oversold 33–52 of 500 seats under 64 clients; this
-oversold none and was the cheapest correct choice.
+safe. A read-count-then-insert oversells under concurrency; this statement is the cheapest
+correct choice (the measurements: bench/RESULTS.md; the design: docs/design/capacity.md).
 """
 
 from __future__ import annotations

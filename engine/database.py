@@ -230,7 +230,7 @@ def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
 
     A connection the server dropped (a restart, an idle timeout in between) would fail the
     request that takes it. ``pool_pre_ping`` prevents that with a round trip on *every*
-    checkout — under a sell-out one in four of a refusal's round trips. A connection used a
+    checkout — a large share of a refusal's round trips under a sell-out. A connection used a
     moment ago can only be broken if the server went away in that moment, when the requests
     in flight fail anyway; the first such error makes SQLAlchemy drop the whole pool."""
 

@@ -60,7 +60,7 @@ def build(message: Message, *, sender: str, now: datetime) -> EmailMessage:
 @dataclass
 class Pacer:
     """At most ``rate`` sends per second from this process: mail providers limit senders
-    (Amazon SES 1–14/s, Exchange Online a few connections), so a worker must not burst. With
+    (to a few messages a second, or a few connections), so a worker must not burst. With
     several workers, give each its share."""
 
     rate: float

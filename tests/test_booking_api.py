@@ -1,4 +1,4 @@
-"""The booking calls of the JSON API (DESIGN.md's contract): slots, book (201/409/422),
+"""The booking calls of the JSON API (its public contract): slots, book (201/409/422),
 the citizen's case, cancel and reschedule; Idempotency-Key replays."""
 
 from __future__ import annotations

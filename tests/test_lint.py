@@ -1,4 +1,4 @@
-"""The code stays as STYLE.md asks: ruff (B, E, F, I, UP, W, S) everywhere, mypy on engine/."""
+"""The code stays linted and typed: ruff (B, E, F, I, UP, W, S) everywhere, mypy on engine/."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ limiter = Limiter(key_func=get_remote_address, strategy="moving-window")
 
 # Only these views have limits. Flask-Limiter hooks into every request (before, after and at
 # teardown); ``init_app`` lets those hooks run for these views alone, so every other request
-# skips them (0.18 ms of server CPU each, about 6% of a sell-out's refusal). A view given a
+# skips them (a measurable share of a sell-out's refusal: bench/RESULTS.md). A view given a
 # limit is added here, which tests/web/test_limits.py checks against the limiter.
 LIMITED_ENDPOINTS = frozenset({"auth.login"})
 

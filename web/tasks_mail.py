@@ -7,9 +7,9 @@
 * New outbox rows are noted by ``engine.outbox.enqueue`` in ``session.info``; after the
   transaction commits, one ``deliver`` task is sent with their ids. A web process gathers the
   ids its requests commit for ``MAIL_DISPATCH_SECONDS`` (0.1 s) and sends them in one task:
-  under load a task per booking cost a tenth of the booking's CPU. If sending fails (Redis
-  down) or the process dies first, the request has still succeeded: the rows wait in the
-  database for ``sweep``.
+  under load a task per booking was a noticeable share of the booking's CPU. If sending
+  fails (Redis down) or the process dies first, the request has still succeeded: the rows
+  wait in the database for ``sweep``.
 * ``sweep`` (beat, every ``MAIL_SWEEP_SECONDS``) dispatches rows that were never dispatched,
   are due for a retry, or were left ``sending`` by a killed worker once the lease ran out.
 * ``send_reminders`` (beat) queues due reminders (``engine.reminders``).

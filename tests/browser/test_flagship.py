@@ -1,8 +1,8 @@
-"""The whole flagship chain of USE-CASES.md in one run, as its people do it:
-a citizen books a visit on a phone, gets the email, answers the questionnaire at home
-(prefilled from the booking) and opens the ticket; on the day, staff scan the ticket's QR
-code at the counter, see that the questionnaire is done, and print the pregnancy notification
-filled from the answers. Nothing is written twice."""
+"""The whole flagship chain (the maternal and child health handbook visit) in one run, as
+its people do it: a citizen books a visit on a phone, gets the email, answers the
+questionnaire at home (prefilled from the booking) and opens the ticket; on the day, staff
+scan the ticket's QR code at the counter, see that the questionnaire is done, and print the
+pregnancy notification filled from the answers. Nothing is written twice."""
 
 from __future__ import annotations
 

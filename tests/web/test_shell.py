@@ -1,4 +1,5 @@
-"""The web shell: languages, errors in the DESIGN.md format, security headers, the API list."""
+"""The web shell: languages, errors as {"error": {"code", "message", "fields"}}, security
+headers, the API list."""
 
 from __future__ import annotations
 
