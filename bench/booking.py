@@ -244,8 +244,8 @@ def setup_app(env: dict[str, str]) -> dict[str, Any]:
     each."""
     os.environ.update(env)
     from bench import schema
-    from engine import bookings, capacity, slots
     from engine.models import Slot
+    from engine.steps.booking import bookings, places, slots
     from web import create_app
     from web.extensions import db
 
@@ -265,11 +265,11 @@ def setup_app(env: dict[str, str]) -> dict[str, Any]:
         rest = ids[4 * ROUNDS:]
         spread, sql_spread = rest[:SPREAD_SLOTS], rest[SPREAD_SLOTS:]
         for sid in hot + sql_hot:
-            capacity.resize(db.session, sid, HOT_PLACES)
+            places.resize(db.session, sid, HOT_PLACES)
         for sid in (roomy, sql_roomy):  # for the in-process measurement
-            capacity.resize(db.session, sid, 2 * IN_PROCESS)
+            places.resize(db.session, sid, 2 * IN_PROCESS)
         for sid in spread + sql_spread:
-            capacity.resize(db.session, sid, 10)
+            places.resize(db.session, sid, 10)
         db.session.commit()
         n = db.session.scalar(db.select(db.func.count()).select_from(Slot))
     return {"app": app, "hot": hot, "sql_hot": sql_hot, "spread": spread,
@@ -280,8 +280,8 @@ def app_check(app: Flask, hot: list[int]) -> tuple[int, int, int, int, list[int]
     """Over the app's tables (the hand-written endpoint writes there too): booking rows,
     sum(booked), slots over capacity, slots whose count disagrees with their rows, and each
     hot slot's booked count."""
-    from engine import bookings
     from engine.models import Booking, Slot
+    from engine.steps.booking import bookings
     from web.extensions import db
 
     with app.app_context():
@@ -549,12 +549,12 @@ def month_render(app: Flask) -> tuple[float, float, int]:
 def room_for_wrk(state: dict[str, Any], bare_spread: list[int]) -> None:
     """Give every spread slot WRK_SPREAD_PLACES places: wrk sends more requests than the
     Python client, and a spread round must not turn into a sell-out."""
-    from engine import capacity
+    from engine.steps.booking import places
     from web.extensions import db
 
     with state["app"].app_context():
         for sid in state["spread"] + state["sql_spread"]:
-            capacity.resize(db.session, sid, WRK_SPREAD_PLACES)
+            places.resize(db.session, sid, WRK_SPREAD_PLACES)
         db.session.commit()
     engine = create_engine(DB)
     with engine.begin() as conn:

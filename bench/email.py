@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import sys
 
+from engine import runtime
+
 # This file is named like the standard library's ``email`` package: take its directory off
 # the import path before anything imports ``email``.
 sys.path[:] = [p for p in sys.path if not p.rstrip("/").endswith("bench")]
@@ -57,8 +59,9 @@ def book_all(app: Any, n: int) -> list[int]:
     unwritten; the ids of those messages (not dispatched yet)."""
     from sqlalchemy import select
 
-    from engine import bookings, capacity, outbox, slots
     from engine.models import Slot
+    from engine.steps.booking import bookings, places, slots
+    from engine.steps.notify import outbox
     from tests.outbox_support import ANSWERS, future_visit_day
     from web import links
     from web.extensions import db
@@ -72,10 +75,10 @@ def book_all(app: Any, n: int) -> list[int]:
         slot = db.session.scalars(select(Slot).where(
             slots.day_filter(day), Slot.workflow_id == spec.id).order_by(Slot.starts_at)).first()
         assert slot is not None
-        capacity.resize(db.session, slot.id, n)
+        places.resize(db.session, slot.id, n)
         db.session.commit()
         for i in range(n):
-            env = bookings.Env(db.session, app.extensions["catalog"], datetime.now(UTC),
+            env = runtime.Env(db.session, app.extensions["catalog"], datetime.now(UTC),
                                "citizen", app.config, links.link)
             bookings.book(env, spec, step, slot.id, {**ANSWERS, "email": f"p{i}@example.jp"})
             if i % 200 == 199 or i == n - 1:
@@ -114,8 +117,8 @@ def main() -> None:
         from sqlalchemy import func, select
 
         from bench import schema
-        from engine import mailer
         from engine.models import Message
+        from engine.steps.notify import mailer
         from web import create_app, tasks_mail
         from web.extensions import db
 

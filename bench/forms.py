@@ -117,7 +117,7 @@ def stored(app: Flask) -> tuple[int, int]:
 
 
 def pdf_times(app: Flask) -> tuple[float, float, float, int]:
-    from engine import documents
+    from engine.steps.document import render as documents
 
     spec = app.extensions["catalog"].get("boshi-techo")
     data = {"questionnaire": {"name": "髙𠮷 花子", "kana": "タカヨシ ハナコ",

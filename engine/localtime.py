@@ -7,6 +7,8 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 TZ = ZoneInfo("Asia/Tokyo")
+# Weekdays as workflow files name them, Monday first (``date.weekday()`` indexes them).
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def local_date(moment: datetime) -> date:

@@ -9,9 +9,9 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from engine.catalog import Catalog
 from engine.errors import Invalid, NotFound
 from engine.models import Case, Poster
-from engine.spec import Catalog
 
 ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no look-alikes: read out or typed from paper
 

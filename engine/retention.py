@@ -13,8 +13,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from engine import runtime
+from engine.catalog import Catalog
 from engine.models import Booking, Case, Message, Token
-from engine.spec import Catalog
 
 ENDED = ("completed", "cancelled", "expired")
 

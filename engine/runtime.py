@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
 from engine import database
 from engine.errors import InvalidTransition
 from engine.models import Case, CaseEvent
-from engine.spec import Catalog, WorkflowSpec, record_version
+from engine.spec import WorkflowSpec
+from engine.versions import record_version
+
+if TYPE_CHECKING:
+    from engine.catalog import Catalog
 
 # Case states: active -> completed | cancelled | expired; erased when retention ends.
 CASE_TRANSITIONS: dict[tuple[str, str], str] = {
@@ -52,18 +56,6 @@ RECORD_EVENTS = frozenset({"message_queued", "message_sent", "message_failed", "
                            "viewed_by_staff", "reminder", "erased", "note",
                            "checkin_refused"})
 
-BOOKING_TRANSITIONS: dict[tuple[str, str], str] = {
-    ("held", "confirm"): "confirmed",
-    ("held", "expire"): "expired",
-    ("held", "cancel"): "cancelled",
-    ("confirmed", "reschedule"): "confirmed",
-    ("confirmed", "cancel"): "cancelled",
-    ("confirmed", "check_in"): "checked_in",
-    ("confirmed", "no_show"): "no_show",
-    ("no_show", "check_in"): "checked_in",  # late arrival within the tolerance
-}
-
-
 def next_state(table: Mapping[tuple[str, str], str], state: str, event: str) -> str:
     try:
         return table[(state, event)]
@@ -72,8 +64,32 @@ def next_state(table: Mapping[tuple[str, str], str], state: str, event: str) -> 
 
 
 @dataclass(frozen=True)
+class Env:
+    """What every engine call that changes something needs besides its arguments: the
+    session, the workflow catalog, when and by whom. ``settings`` and ``links`` (kind ->
+    absolute URL for a case, issuing a fresh token) reach the steps' reactions; the web layer
+    builds one per request or task (``web.context.env``)."""
+
+    session: Session
+    catalog: Catalog
+    now: datetime
+    actor: str = "citizen"
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    links: Callable[[Case, str], str] | None = None
+
+    def ctx(self, case: Case, actor: str | None = None) -> Context:
+        """This environment bound to ``case`` and the spec version it was started with."""
+        env = replace(self, actor=actor) if actor and actor != self.actor else self
+        spec = self.catalog.for_case(self.session, case.workflow_id, case.workflow_version)
+        links = self.links
+        bound = (lambda kind: links(case, kind)) if links else None
+        return Context(self.session, case, spec, env.actor, self.now, self.catalog,
+                       self.settings, bound, env)
+
+
+@dataclass(frozen=True)
 class Context:
-    """What a step's ``on_event`` gets: the session, the case, its spec, who and when."""
+    """An ``Env`` bound to one case (``Env.ctx``): what a step's ``on_event`` gets."""
 
     session: Session
     case: Case
@@ -82,9 +98,10 @@ class Context:
     now: datetime
     catalog: Catalog
     settings: Mapping[str, Any]
-    # kind -> absolute URL for this case ("ticket", "cancel", "ics", a form step id ...),
-    # issuing a fresh token; supplied by the web layer, which knows the routes.
-    links: Callable[[str], str] | None = None
+    # kind -> absolute URL for this case ("ticket", "cancel", "ics", a form step id ...).
+    links: Callable[[str], str] | None
+    # The environment this was bound from (for engine calls on behalf of other cases).
+    env: Env = field(repr=False, compare=False)
 
 
 def new_reference() -> str:
@@ -115,15 +132,6 @@ def start_case(session: Session, spec: WorkflowSpec, *, actor: str, now: datetim
         detail = {**(detail or {}), "poster_id": poster_id}
     _append(session, case, None, "started", actor, now, detail)
     return case
-
-
-def context(session: Session, catalog: Catalog, case: Case, *, actor: str, now: datetime,
-            settings: Mapping[str, Any] | None = None,
-            links: Callable[[Case, str], str] | None = None) -> Context:
-    """A Context for ``case``, with the spec version the case was started with."""
-    spec = catalog.for_case(session, case.workflow_id, case.workflow_version)
-    bound = (lambda kind: links(case, kind)) if links else None
-    return Context(session, case, spec, actor, now, catalog, settings or {}, bound)
 
 
 def apply(ctx: Context, event: str, *, step: str | None,
@@ -164,12 +172,9 @@ def set_step_data(session: Session, case: Case, step: str, values: Mapping[str, 
 
 
 def dispatch(ctx: Context, event: str, *, step: str | None, detail: Mapping[str, Any]) -> None:
-    from engine.steps import MODULES
-
+    """Every step of the case's workflow reacts to ``event`` (``StepSpec.on_event``)."""
     for spec_step in ctx.spec.steps:
-        handler = getattr(MODULES[spec_step.type], "on_event", None)
-        if handler is not None:
-            handler(ctx, spec_step, event, source_step=step, detail=detail)
+        spec_step.on_event(ctx, event, source_step=step, detail=detail)
 
 
 def _append(session: Session, case: Case, step: str | None, event: str, actor: str,

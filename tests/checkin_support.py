@@ -69,8 +69,7 @@ def submit_form(app: Flask, case_id: int, step: str = "questionnaire") -> None:
         from engine.models import Case
 
         case = db.session.get(Case, case_id)
-        ctx = runtime.context(db.session, app.extensions["catalog"], case, actor="citizen",
-                              now=app_now(app))
+        ctx = runtime.Env(db.session, app.extensions["catalog"], app_now(app), "citizen").ctx(case)
         runtime.set_step_data(db.session, case, step, {"name": "山田 花子"})
         runtime.apply(ctx, "submitted", step=step)
         db.session.commit()

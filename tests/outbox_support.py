@@ -9,9 +9,10 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select
 
-from engine import bookings, capacity, slots
+from engine import runtime
 from engine.localtime import TZ
 from engine.models import Booking, Message, Slot
+from engine.steps.booking import bookings, places, slots
 from tests.clock import app_now
 from web import links
 from web.extensions import db
@@ -23,7 +24,7 @@ ANSWERS = {"name": "山田 花子", "kana": "ヤマダ ハナコ", "email": "han
 
 
 def env(app: Flask, now: datetime = NOW) -> bookings.Env:
-    return bookings.Env(db.session, app.extensions["catalog"], now, "citizen",
+    return runtime.Env(db.session, app.extensions["catalog"], now, "citizen",
                         app.config, links.link)
 
 
@@ -36,7 +37,7 @@ def a_slot(app: Flask, day: date = VISIT_DAY, capacity_: int = 50,
                                                  Slot.workflow_id == spec.id)
                               .order_by(Slot.starts_at)).first()
     assert slot is not None
-    capacity.resize(db.session, slot.id, capacity_)
+    places.resize(db.session, slot.id, capacity_)
     db.session.commit()
     return slot.id
 

@@ -10,8 +10,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import event, func, select
 
-from engine import bookings, capacity, slots, waitlist
+from engine import runtime
 from engine.models import Booking, Case, CaseEvent, Slot, WaitlistEntry
+from engine.steps.booking import bookings, places, slots, waitlist
 from web.extensions import db
 
 NOW = datetime(2026, 12, 2, 0, 0, tzinfo=UTC)
@@ -35,7 +36,7 @@ def slot_id(app: Flask, day: date = date(2026, 12, 10), cap: int | None = None) 
         sid = int(db.session.scalar(select(Slot.id).where(slots.day_filter(day))
                                     .order_by(Slot.starts_at).limit(1)))
         if cap is not None:
-            capacity.resize(db.session, sid, cap)
+            places.resize(db.session, sid, cap)
         db.session.commit()
         return sid
 
@@ -271,7 +272,7 @@ def test_a_lapsed_hold_goes_to_the_waitlist_for_api_bookings_and_moves(
     sid, other = slot_id(app, cap=1), slot_id(app, date(2026, 12, 11))
     mine = client.post(URL, json={"slot_id": other, "answers": ANSWERS}).get_json()
     with app.app_context():
-        env = bookings.Env(db.session, app.extensions["catalog"], NOW)
+        env = runtime.Env(db.session, app.extensions["catalog"], NOW)
         spec = app.extensions["catalog"].get("boshi-techo")
         step = bookings.booking_step(spec)
         bookings.hold(env, spec, step, sid)
@@ -309,7 +310,7 @@ def test_a_failing_follow_up_changes_nothing_and_the_refusal_stands(app: Flask) 
     exc = Conflict("slot_full", slot_id=sid)
 
     def half_done() -> None:
-        capacity.resize(db.session, sid, 5)
+        places.resize(db.session, sid, 5)
         raise RuntimeError("lock timeout")
 
     exc.follow_up = half_done

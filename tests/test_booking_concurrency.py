@@ -18,8 +18,9 @@ from flask import Flask
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
-from engine import bookings, capacity, slots, waitlist
+from engine import runtime
 from engine.models import Booking, Case, Slot, WaitlistEntry
+from engine.steps.booking import bookings, places, slots, waitlist
 from web.extensions import db
 
 NOW = datetime(2026, 12, 2, 0, 0, tzinfo=UTC)
@@ -47,7 +48,7 @@ def ten_place_slot(app: Flask) -> int:
         slots.ensure(db.session, spec, bookings.booking_step(spec), day, day)
         sid = int(db.session.scalar(select(Slot.id).where(slots.day_filter(day))
                                     .order_by(Slot.starts_at).limit(1)))
-        capacity.resize(db.session, sid, 10)
+        places.resize(db.session, sid, 10)
         db.session.commit()
         return sid
 
@@ -127,7 +128,7 @@ def test_a_burst_into_lapsed_holds_serves_the_waiting_list_first(
     with app.app_context():
         spec = app.extensions["catalog"].get("boshi-techo")
         step = bookings.booking_step(spec)
-        earlier = bookings.Env(db.session, app.extensions["catalog"],
+        earlier = runtime.Env(db.session, app.extensions["catalog"],
                                NOW - timedelta(minutes=step.hold_minutes + 5))
         for _ in range(10):
             bookings.hold(earlier, spec, step, sid)

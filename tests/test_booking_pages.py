@@ -11,8 +11,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from engine import bookings, capacity, slots
 from engine.models import Booking, Case, IdempotencyKey, Message, Slot, WaitlistEntry
+from engine.steps.booking import bookings, places, slots
 from web.extensions import db
 
 NOW = datetime(2026, 12, 2, 0, 0, tzinfo=UTC)  # Wed 2 Dec 2026, 09:00 in Tokyo
@@ -37,7 +37,7 @@ def first_slot(app: Flask, day: date = DAY, cap: int | None = None) -> int:
         sid = db.session.scalar(select(Slot.id).where(slots.day_filter(day))
                                 .order_by(Slot.starts_at).limit(1))
         if cap is not None:
-            capacity.resize(db.session, sid, cap)
+            places.resize(db.session, sid, cap)
         db.session.commit()
         return int(sid)
 
@@ -128,7 +128,7 @@ def test_full_slot_offers_nearest_and_waitlist(app: Flask, client: Any) -> None:
     with app.app_context():
         for other in db.session.scalars(select(Slot).where(slots.day_filter(DAY))):
             if other.id != sid:
-                capacity.set_closed(db.session, other.id, True)
+                places.set_closed(db.session, other.id, True)
         db.session.commit()
     client.post(hold_and_get_details(client, sid), data=ANSWERS)
     page = client.get("/book/boshi-techo/day/2026-12-10").get_data(as_text=True)

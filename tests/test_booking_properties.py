@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 from sqlalchemy import delete, select, update
 
-from engine import bookings, capacity, slots, waitlist
+from engine import runtime
 from engine.errors import EngineError
 from engine.models import (
     Booking,
@@ -26,6 +26,7 @@ from engine.models import (
     Token,
     WaitlistEntry,
 )
+from engine.steps.booking import bookings, places, slots, waitlist
 from web.errors import follow_up
 from web.extensions import db
 
@@ -46,7 +47,7 @@ def reset(app: Flask) -> list[int]:
         ids = list(db.session.scalars(select(Slot.id).where(slots.day_filter(DAY))
                                       .order_by(Slot.starts_at).limit(3)))
         for sid, cap in zip(ids, (1, 2, 3), strict=True):
-            capacity.resize(db.session, sid, cap)
+            places.resize(db.session, sid, cap)
         db.session.commit()
         return ids
 
@@ -60,7 +61,7 @@ def test_no_slot_overfills_and_no_place_leaks(app: Flask) -> None:
             self.people = 0
 
         def env(self) -> bookings.Env:
-            return bookings.Env(db.session, app.extensions["catalog"], self.now, "citizen")
+            return runtime.Env(db.session, app.extensions["catalog"], self.now, "citizen")
 
         def spec_step(self) -> tuple[Any, Any]:
             spec = app.extensions["catalog"].get("boshi-techo")
@@ -143,7 +144,7 @@ def test_no_slot_overfills_and_no_place_leaks(app: Flask) -> None:
 
         @rule()
         def sweep(self) -> None:
-            self.attempt(lambda: bookings.expire_stale(self.env(), offer=True))
+            self.attempt(lambda: bookings.expire_stale(self.env()))
 
         @invariant()
         def within_capacity_and_no_leak(self) -> None:

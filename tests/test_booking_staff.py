@@ -12,8 +12,8 @@ from flask import Flask
 from icalendar import Calendar
 from sqlalchemy import select
 
-from engine import bookings, slots
 from engine.models import Slot
+from engine.steps.booking import bookings, slots
 from web.extensions import db
 
 NOW = datetime(2026, 12, 2, 0, 0, tzinfo=UTC)

@@ -14,9 +14,10 @@ import pytest
 import zxingcpp
 from sqlalchemy import event, func, select
 
-from engine import tickets, tokens
-from engine.checkin import Result, perform_checkin
+from engine import runtime, tokens
 from engine.models import Booking, CheckIn, QueueTicket
+from engine.steps.checkin import tickets
+from engine.steps.checkin.scan import Result, perform_checkin
 from tests.checkin_support import VISIT, events, make_ticket, submit_form
 from web.context import token_key
 from web.extensions import db
@@ -25,9 +26,9 @@ from web.extensions import db
 def scan(app: Any, payload: str, staff: Any, *, now: Any = VISIT, counter: str | None = None,
          nonce: str | None = None) -> Result:
     with app.app_context():
-        result = perform_checkin(db.session, app.extensions["catalog"], payload=payload,
-                                 key=token_key(), staff=staff, now=now, counter=counter,
-                                 nonce=nonce)
+        result = perform_checkin(runtime.Env(db.session, app.extensions["catalog"], now),
+                                 payload=payload, key=token_key(), staff=staff,
+                                 counter=counter, nonce=nonce)
         db.session.commit()
         return result
 
@@ -200,13 +201,13 @@ def test_questionnaire_status_shown(app: Any, make_staff: Any) -> None:
 
 
 def test_marked_no_show_arriving_late_checks_in(app: Any, make_staff: Any) -> None:
-    from engine.daylist import mark_no_show
+    from engine.steps.checkin.daylist import mark_no_show
 
     staff = make_staff()
     ticket = make_ticket(app)
     with app.app_context():
-        mark_no_show(db.session, app.extensions["catalog"], ticket.booking_id, staff=staff,
-                     now=VISIT + timedelta(minutes=40))
+        mark_no_show(runtime.Env(db.session, app.extensions["catalog"],
+                                 VISIT + timedelta(minutes=40)), ticket.booking_id, staff=staff)
         db.session.commit()
     assert scan(app, ticket.token, staff, now=VISIT + timedelta(minutes=50)).reason == "ok"
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.spec import SpecError, parse
+from engine.catalog import parse
+from engine.spec import SpecError
 from tests.conftest import WORKFLOWS
 from tests.forms_support import ANSWERS, booked_case, events, form_link
 from tests.services import need_binary
@@ -146,13 +147,13 @@ def test_cli_check_reports_the_template_problem(tmp_path):
 
 
 def test_sandbox_hides_internal_attributes():
-    from engine.documents import environment
+    from engine.steps.document.render import environment
     out = environment().from_string("[{{ answers.__class__.__mro__ }}]").render(answers={})
     assert out == "[]"
 
 
 def test_templates_may_not_load_files(tmp_path):
-    from engine.documents import to_pdf
+    from engine.steps.document.render import to_pdf
     sheet = tmp_path / "leak.css"
     sheet.write_text('p::after { content: "LEAKED"; }', "utf-8")
     import logging
@@ -163,7 +164,7 @@ def test_templates_may_not_load_files(tmp_path):
 
 
 def test_wareki_filters():
-    from engine.documents import environment
+    from engine.steps.document.render import environment
     env = environment()
     out = env.from_string("{{ d|wareki }} {{ d|wareki('short') }} {{ d|era }}{{ d|era_year }}"
                           " {{ d|month }}/{{ d|day }} {{ none_|wareki }}|{{ true|mark }}"
@@ -172,7 +173,7 @@ def test_wareki_filters():
 
 
 def test_age_filter_counts_full_years():
-    from engine.documents import environment
+    from engine.steps.document.render import environment
     tpl = environment().from_string("{{ b|age(d) }}")
     assert tpl.render(b="1998-04-01", d="2026-03-31") == "27"
     assert tpl.render(b="1998-04-01", d="2026-04-01") == "28"

@@ -206,7 +206,8 @@ def test_form_first_submit_creates_the_case_and_lands_on_its_link(app, client):
 
 
 def test_form_condition_on_a_later_field_fails_the_check(tmp_path):
-    from engine.spec import SpecError, parse
+    from engine.catalog import parse
+    from engine.spec import SpecError
     src = """
 id: bad
 title: x
@@ -266,7 +267,8 @@ def test_a_concurrent_write_to_the_case_is_not_lost(app, make_case):
     import threading
     import time
 
-    from engine import forms, runtime
+    from engine import runtime
+    from engine.steps.form import forms
 
     case_id = booked_case(make_case)
     holding = threading.Event()
@@ -287,8 +289,7 @@ def test_a_concurrent_write_to_the_case_is_not_lost(app, make_case):
         assert holding.wait(5)
         catalog = app.extensions["catalog"]
         case = forms.lock(db.session, stale)
-        ctx = runtime.context(db.session, catalog, case, actor="citizen",
-                              now=app_now(app))
+        ctx = runtime.Env(db.session, catalog, app_now(app), "citizen").ctx(case)
         forms.submit(ctx, forms.form_step(ctx.spec, "questionnaire"), ANSWERS)
         db.session.commit()
         thread.join(5)

@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from engine.catalog import parse
 from engine.models import Case
-from engine.spec import SpecError, parse
+from engine.spec import SpecError
 from tests.forms_support import ANSWERS, booked_case, data, events, form_link
 from web.extensions import db
 

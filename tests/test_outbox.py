@@ -10,10 +10,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from engine import outbox
 from engine.errors import InvalidTransition
 from engine.models import Message
-from engine.outbox import Outcome, Policy
+from engine.steps.notify import outbox
+from engine.steps.notify.outbox import Outcome, Policy
 from tests.locks import wait_until_blocked_or_done
 from tests.outbox_support import NOW, book, messages
 from web.extensions import db
@@ -261,7 +261,7 @@ def test_two_deliveries_claiming_at_once_send_once(app: Flask) -> None:
 
 
 def test_pacer_spaces_sends_to_the_rate() -> None:
-    from engine.mailer import Pacer
+    from engine.steps.notify.mailer import Pacer
 
     clock = [100.0]
     slept: list[float] = []

@@ -17,9 +17,10 @@ from flask import Flask
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from engine import bookings, outbox
 from engine.models import Booking, CaseEvent, Message, Token
-from engine.outbox import Outcome
+from engine.steps.booking import bookings
+from engine.steps.notify import outbox
+from engine.steps.notify.outbox import Outcome
 from tests.outbox_support import (
     NOW,
     TEMPLATES,
@@ -288,7 +289,7 @@ def test_staff_see_that_an_unwritten_message_is_written_when_sent(
 
 
 def test_an_unwritten_message_cannot_be_built() -> None:
-    from engine import mailer
+    from engine.steps.notify import mailer
 
     with pytest.raises(ValueError, match="not been written"):
         mailer.build(Message(to_addr="a@example.jp", subject="", body_text=None,

@@ -8,7 +8,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from engine.mailer import SmtpTransport
+from engine.steps.notify.mailer import SmtpTransport
 from tests.integration.email_services import SmtpSink, free_port
 
 

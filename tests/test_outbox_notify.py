@@ -15,9 +15,11 @@ import icalendar
 import pytest
 from flask import Flask
 
-from engine import bookings, mailer
+from engine.catalog import Catalog
 from engine.models import Booking, CaseEvent
-from engine.spec import Catalog, SpecError
+from engine.spec import SpecError
+from engine.steps.booking import bookings
+from engine.steps.notify import mailer
 from tests.outbox_support import (
     NOW,
     TEMPLATES,
@@ -222,7 +224,7 @@ def test_flagship_reschedule_then_reminder_for_the_new_time(app: Flask) -> None:
 
 
 def test_waitlist_offer_email_links_to_the_offer(app: Flask) -> None:
-    from engine import waitlist
+    from engine.steps.booking import waitlist
     from tests.outbox_support import ANSWERS, a_slot
 
     with app.app_context():
@@ -294,8 +296,8 @@ def test_submitted_form_sends_only_its_own_notify(make_app: Any, tmp_path: Path)
 
         case = db.session.get(Case, case_id)
         runtime.set_step_data(db.session, case, "q", {"note": "よろしく"})
-        ctx = runtime.context(db.session, app.extensions["catalog"], case, actor="citizen",
-                              now=NOW, settings=app.config, links=links.link)
+        ctx = runtime.Env(db.session, app.extensions["catalog"], NOW, "citizen",
+                          settings=app.config, links=links.link).ctx(case)
         runtime.apply(ctx, "submitted", step="q2")  # another form: not this email
         runtime.apply(ctx, "submitted", step="q")
         db.session.commit()

@@ -8,9 +8,10 @@ import threading
 from datetime import timedelta
 from typing import Any
 
-from engine import queue
+from engine import runtime
 from engine.errors import Conflict
 from engine.models import QueueTicket
+from engine.steps.checkin import queue
 from tests.checkin_support import VISIT, at, events, make_ticket
 from web.extensions import db
 
@@ -92,8 +93,8 @@ def test_two_callers_at_once_call_two_visitors(app: Any, client: Any, auth: Any,
         try:
             barrier.wait(10)
             with app.app_context():
-                t = queue.call_next(db.session, app.extensions["catalog"], "hoken-center",
-                                    actor="staff:1", now=VISIT)
+                env = runtime.Env(db.session, app.extensions["catalog"], VISIT, "staff:1")
+                t = queue.call_next(env, "hoken-center")
                 db.session.commit()
                 called.append(t.number)
         except BaseException as exc:  # noqa: BLE001
@@ -113,7 +114,8 @@ def test_move_from_wrong_state_is_refused(app: Any, client: Any, auth: Any,
     with app.app_context():
         tid = db.session.query(QueueTicket).one().id
         try:
-            queue.move(db.session, app.extensions["catalog"], tid, "missed", actor="x", now=VISIT)
+            queue.move(runtime.Env(db.session, app.extensions["catalog"], VISIT, "x"), tid,
+                       "missed")
         except Conflict as exc:
             assert exc.code == "queue_state"
         else:

@@ -13,8 +13,9 @@ import structlog
 from flask import Flask
 
 from engine import database
+from engine.catalog import Catalog
 from engine.localtime import TZ
-from engine.spec import Catalog, SpecError
+from engine.spec import SpecError
 from web import config, errors, i18n, limits, security
 from web.extensions import babel, csrf, db, login_manager, migrate
 

@@ -13,9 +13,8 @@ from werkzeug.routing import BuildError
 from engine.models import Booking, Case, CaseEvent
 from engine.spec import WorkflowSpec
 from web import links
-from web.context import catalog
+from web.context import catalog, resolve
 from web.extensions import db
-from web.steps.booking import resolve
 
 bp = Blueprint("case", __name__)
 

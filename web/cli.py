@@ -12,9 +12,10 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from engine import staff as staff_accounts
+from engine.catalog import Catalog
 from engine.errors import EngineError
 from engine.models import StaffUser
-from engine.spec import Catalog, SpecError
+from engine.spec import SpecError
 from web.context import now
 from web.extensions import db
 

@@ -10,8 +10,8 @@ from flask import current_app, request, url_for
 from flask_login import current_user
 
 from engine import runtime, tokens
-from engine.models import Case
-from engine.spec import Catalog
+from engine.catalog import Catalog
+from engine.models import Token
 from web.extensions import db
 
 
@@ -39,17 +39,25 @@ def token_key() -> bytes:
     return key  # type: ignore[no-any-return]
 
 
+def resolve(token: str, *purposes: str) -> Token:
+    """The token row of a citizen's link for the first purpose whose tag matches (a forged
+    one is refused from its tag alone, without a lookup)."""
+    return tokens.resolve_any(db.session, token, purposes, key=token_key(), now=now())
+
+
 def actor() -> str:
     if current_user and current_user.is_authenticated:
         return str(current_user.actor)
     return "citizen"
 
 
-def case_context(case: Case, who: str | None = None) -> runtime.Context:
+def env(who: str | None = None) -> runtime.Env:
+    """The engine's environment for this request or task (the one place it is built): the
+    session, the catalog, the app's clock, the acting person (``who`` for the system), the
+    settings and the links a step's reaction may put in an email."""
     from web.links import link
 
-    return runtime.context(db.session, catalog(), case, actor=who or actor(), now=now(),
-                           settings=current_app.config, links=link)
+    return runtime.Env(db.session, catalog(), now(), who or actor(), current_app.config, link)
 
 
 def external_url(endpoint: str, **values: Any) -> str:

@@ -10,6 +10,7 @@ through the same validation and events as real ones.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,14 +18,16 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import select
 
-from engine import bookings, capacity, checkin, database, forms, posters, runtime, tokens
+from engine import database, posters, runtime, tokens
 from engine.fields import validate_answers
 from engine.models import Booking, Case, Poster, Slot, StaffUser
 from engine.spec import WorkflowSpec
-from engine.steps.booking import Params
-from web import links
+from engine.steps.booking import bookings, places
+from engine.steps.booking.spec import Params
+from engine.steps.checkin import scan as checkin
+from engine.steps.form import forms
 from web.cli import DEMO_HOOKS
-from web.context import catalog, now, token_key
+from web.context import catalog, env, now, token_key
 from web.extensions import db
 
 TZ = ZoneInfo("Asia/Tokyo")
@@ -75,15 +78,14 @@ def _book(spec: WorkflowSpec, step: Params, slot: Slot, answers: dict[str, Any],
         "status": "confirmed", "email_key": bookings.email_key(step, values), "sequence": 0,
         "hold_expires_at": None, "created_at": booked_at, "confirmed_at": booked_at,
         "cancelled_at": None, "checked_in_at": None, "reminded_at": None})
-    assert capacity.take(db.session, slot.id), "demo slot full"
+    assert places.take(db.session, slot.id), "demo slot full"
     runtime.apply(_ctx(case, booked_at), "booked", step=step.id,
                   detail={"booking_id": booking.id})
     return booking
 
 
 def _ctx(case: Case, at: datetime) -> runtime.Context:
-    return runtime.context(db.session, catalog(), case, actor="citizen", now=at,
-                           settings=current_app.config, links=links.link)
+    return replace(env("citizen"), now=at).ctx(case)
 
 
 def _questionnaire(case: Case, name: str, kana: str, at: datetime) -> None:
@@ -120,8 +122,7 @@ def health_center_day(staff: StaffUser) -> None:
             day_start = datetime.combine(moment.astimezone(TZ).date(), time(0), TZ)
             scanned = min(max(slot.starts_at - timedelta(minutes=10), day_start), moment)
             result = checkin.perform_checkin(
-                db.session, catalog(), payload=payload, key=token_key(), staff=staff,
-                now=scanned, settings=current_app.config, links=links.link)
+                replace(env(), now=scanned), payload=payload, key=token_key(), staff=staff)
             assert result.ok, result.reason
 
 

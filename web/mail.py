@@ -30,11 +30,12 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
-from engine import outbox, runtime
+from engine import runtime
 from engine.models import Case, Message
-from engine.steps import notify
+from engine.steps.notify import outbox
+from engine.steps.notify import spec as notify
 from web import staff, tasks_mail
-from web.context import case_context, catalog, now
+from web.context import catalog, env, now
 from web.extensions import db
 
 bp = Blueprint("mail", __name__, url_prefix="/staff/mail")
@@ -199,7 +200,7 @@ def resend(message_id: int) -> BaseResponse:
     sender = current_app.config["MAIL_FROM"]
     new_id = outbox.resend(db.session, row, to=to, now=now(),
                            domain=outbox.domain_of(sender))
-    runtime.apply(case_context(case), "message_resent", step=None,
+    runtime.apply(env().ctx(case), "message_resent", step=None,
                   detail={"message": row.id, "copy": new_id, "notify": row.step_id})
     db.session.commit()
     flash(_("The message was queued again."), "success")

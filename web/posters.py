@@ -22,7 +22,7 @@ from flask_login import current_user, login_required
 
 from engine import posters
 from engine.models import Poster
-from engine.tickets import png, svg
+from engine.steps.checkin.tickets import png, svg
 from web import messages, staff
 from web.context import actor, api_request, catalog, external_url, now
 from web.extensions import db

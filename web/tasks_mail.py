@@ -1,10 +1,11 @@
 """Email delivery tasks and their dispatch after commit.
 
 * ``deliver(ids)`` claims each message, writes the ones queued unwritten (templates, .ics,
-  link tokens: ``engine.steps.notify.render``) and commits them with the claims, then sends
-  each outside any transaction and records the outcome (``engine.outbox``). Tasks take ids; a
-  repeated or late task is harmless, and a retry sends what the first attempt wrote.
-* New outbox rows are noted by ``engine.outbox.enqueue`` in ``session.info``; after the
+  link tokens: ``engine.steps.notify.react``) and commits them with the claims, then sends
+  each outside any transaction and records the outcome (``engine.steps.notify.outbox``).
+  Tasks take ids; a repeated or late task is harmless, and a retry sends what the first
+  attempt wrote.
+* New outbox rows are noted by ``engine.steps.notify.outbox.enqueue`` in ``session.info``; after the
   transaction commits, one ``deliver`` task is sent with their ids. A web process gathers the
   ids its requests commit for ``MAIL_DISPATCH_SECONDS`` (0.1 s) and sends them in one task:
   under load a task per booking was a noticeable share of the booking's CPU. If sending
@@ -12,7 +13,7 @@
   wait in the database for ``sweep``.
 * ``sweep`` (beat, every ``MAIL_SWEEP_SECONDS``) dispatches rows that were never dispatched,
   are due for a retry, or were left ``sending`` by a killed worker once the lease ran out.
-* ``send_reminders`` (beat) queues due reminders (``engine.reminders``).
+* ``send_reminders`` (beat) queues due reminders (``engine.steps.notify.reminders``).
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ from sqlalchemy import event, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, joinedload
 
-from engine import database, mailer, outbox, reminders, runtime
+from engine import database, runtime
 from engine.models import Booking, Case, Message
-from engine.steps import notify
-from web.context import catalog, now
+from engine.steps.notify import mailer, outbox, react, reminders
+from engine.steps.notify import spec as notify
+from web.context import env, now
 from web.extensions import db
 
 log = structlog.get_logger()
@@ -179,7 +181,7 @@ def _write(rows: list[Message]) -> dict[int, str]:
                 raise  # the database, not the message: the task fails and is retried
             except Exception as exc:
                 database.drop_held(session, mark)
-                problems[row.id] = (str(exc) if isinstance(exc, notify.CannotRender) else
+                problems[row.id] = (str(exc) if isinstance(exc, react.CannotRender) else
                                     f"cannot render: {type(exc).__name__}: {exc}")[:500]
                 continue
             outbox.write(row, to=content.to, subject=content.subject, text=content.text,
@@ -189,21 +191,20 @@ def _write(rows: list[Message]) -> dict[int, str]:
 
 
 def _render(session: Session, row: Message, contexts: dict[int, runtime.Context],
-            link: Any) -> notify.Rendered:
+            link: Any) -> react.Rendered:
     case = session.get(Case, row.case_id) if row.case_id is not None else None
     if case is None:
-        raise notify.CannotRender("cannot render: the message has no case")
+        raise react.CannotRender("cannot render: the message has no case")
     if case.id not in contexts:
-        contexts[case.id] = runtime.context(session, catalog(), case, actor="system",
-                                            now=now(), settings=current_app.config, links=link)
+        contexts[case.id] = env("system").ctx(case)
     ctx = contexts[case.id]
     try:
         step = ctx.spec.step(row.step_id or "")
     except KeyError:
         step = None
     if not isinstance(step, notify.Params):
-        raise notify.CannotRender(f"cannot render: no notify step {row.step_id!r}")
-    return notify.render(ctx, step, row)
+        raise react.CannotRender(f"cannot render: no notify step {row.step_id!r}")
+    return react.write(ctx, step, row)
 
 
 def _note_failure(session: Session, message_id: int) -> None:
@@ -211,9 +212,7 @@ def _note_failure(session: Session, message_id: int) -> None:
     case = session.get(Case, row.case_id) if row and row.case_id else None
     if case is None or row is None:
         return
-    ctx = runtime.context(session, catalog(), case, actor="system", now=now(),
-                          settings=current_app.config)
-    runtime.apply(ctx, "message_failed", step=None,
+    runtime.apply(env("system").ctx(case), "message_failed", step=None,
                   detail={"message": row.id, "notify": row.step_id,
                           "reason": (row.last_error or "")[:200]})
 
@@ -234,15 +233,9 @@ def sweep() -> int:
 
 @shared_task(name="mail.reminders", ignore_result=True)
 def send_reminders() -> int:
-    from web.links import link
-
-    def context(case: Case) -> runtime.Context:
-        return runtime.context(db.session, catalog(), case, actor="system", now=now(),
-                               settings=current_app.config, links=link)
-
     # Links are built with url_for, which needs a request context even in a worker.
     with current_app.test_request_context():
-        count = reminders.run(db.session, catalog(), now=now(), context=context)
+        count = reminders.run(env("system"))
         db.session.commit()  # the after-commit hook dispatches the new messages
     return count
 

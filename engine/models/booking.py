@@ -18,7 +18,7 @@ PLACE_STATUSES = ("held", "confirmed", "checked_in", "no_show")
 
 class Slot(Base):
     """A bookable time at a counter or event. ``booked`` counts held and confirmed places and is
-    only ever changed by the conditional UPDATE in ``engine.capacity``."""
+    only ever changed by the conditional UPDATE in ``engine.steps.booking.places``."""
 
     __tablename__ = "slot"
     __table_args__ = (

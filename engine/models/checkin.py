@@ -16,7 +16,7 @@ QUEUE_STATUSES = ("waiting", "called", "served", "missed")
 
 class CheckIn(Base):
     """One row per scan, failed scans too. At most one ``ok`` row per booking (a partial
-    unique index backs the conditional UPDATE in ``engine.checkin``)."""
+    unique index backs the conditional UPDATE in ``engine.steps.checkin.scan``)."""
 
     __tablename__ = "checkin"
     __table_args__ = (

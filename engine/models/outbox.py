@@ -5,7 +5,8 @@ A notify step's row records the cause only (case, step, event, booking, locale, 
 (templates, the .ics, the tokens of its links) and stores the content with its lease, before
 anything is sent, so every attempt sends the same text under the same Message-ID. A row
 queued with its content (a resend of a written message) is sent as it is.
-``engine.outbox`` moves ``status`` by a table: queued -> sending -> sent | retry | failed."""
+``engine.steps.notify.outbox`` moves ``status`` by a table: queued -> sending -> sent |
+retry | failed."""
 
 from __future__ import annotations
 

@@ -1,22 +1,22 @@
-"""The step-type registry: one module per type, each with a ``Params`` spec class (validated
-when a workflow loads) and optionally ``on_event(ctx, step, event)``, through which the step
-reacts to events of the same case (a notify step queues an email when a booking is made).
-Adding a type is one module and one line here."""
+"""The step types: one package each (``engine/steps/<type>/``), whose ``spec`` module holds the
+``Params`` class a workflow's step of that type is validated into, with its hooks (checks at
+load, ``on_event`` at run time). Adding a type is one package and one line here."""
 
 from __future__ import annotations
 
-from types import ModuleType
-
 from engine.spec import StepSpec
-from engine.steps import booking, chain, checkin, document, form, notify
+from engine.steps.booking.spec import Params as Booking
+from engine.steps.chain.spec import Params as Chain
+from engine.steps.checkin.spec import Params as Checkin
+from engine.steps.document.spec import Params as Document
+from engine.steps.form.spec import Params as Form
+from engine.steps.notify.spec import Params as Notify
 
-MODULES: dict[str, ModuleType] = {
-    "booking": booking,
-    "notify": notify,
-    "form": form,
-    "document": document,
-    "checkin": checkin,
-    "chain": chain,
+STEP_TYPES: dict[str, type[StepSpec]] = {
+    "booking": Booking,
+    "notify": Notify,
+    "form": Form,
+    "document": Document,
+    "checkin": Checkin,
+    "chain": Chain,
 }
-
-STEP_TYPES: dict[str, type[StepSpec]] = {name: m.Params for name, m in MODULES.items()}

@@ -52,7 +52,7 @@ def visit_day(app: Any) -> date:
 
 
 def open_slots(app: Any, day: date) -> None:
-    from engine import bookings, slots
+    from engine.steps.booking import bookings, slots
 
     with app.app_context():
         spec = app.extensions["catalog"].get("boshi-techo")

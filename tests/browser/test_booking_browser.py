@@ -113,8 +113,8 @@ def _first_slot(app: Any, capacity_: int) -> int:
 
     from sqlalchemy import select
 
-    from engine import bookings, capacity, slots
     from engine.models import Slot
+    from engine.steps.booking import bookings, places, slots
     from web.extensions import db
 
     with app.app_context():
@@ -123,7 +123,7 @@ def _first_slot(app: Any, capacity_: int) -> int:
         slots.ensure(db.session, spec, bookings.booking_step(spec), day, day)
         sid = db.session.scalar(select(Slot.id).where(slots.day_filter(day))
                                 .order_by(Slot.starts_at).limit(1))
-        capacity.resize(db.session, sid, capacity_)
+        places.resize(db.session, sid, capacity_)
         db.session.commit()
         return int(sid)
 

@@ -13,7 +13,7 @@ import PIL.Image
 import pytest
 from playwright.sync_api import expect
 
-from engine import tickets
+from engine.steps.checkin import tickets
 from tests.browser.conftest import ARTIFACTS, FLAGS
 from tests.checkin_support import VISIT, at, make_ticket, submit_form
 from tests.conftest import PASSWORD

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from engine import bookings, capacity, localtime, slots, waitlist
+from engine import localtime, runtime
 from engine.errors import Conflict, Gone, Invalid, NotFound
 from engine.models import Booking, Case, Slot, WaitlistEntry
+from engine.steps.booking import bookings, places, slots, waitlist
 from web.extensions import db
 
 # A Wednesday morning in Tokyo, well before the year-end closure.
@@ -20,7 +21,7 @@ ANSWERS = {"name": "山田 花子", "kana": "やまだ はなこ", "email": "han
 
 
 def env(app: Flask, now: datetime = NOW, actor: str = "citizen") -> bookings.Env:
-    return bookings.Env(db.session, app.extensions["catalog"], now, actor)
+    return runtime.Env(db.session, app.extensions["catalog"], now, actor)
 
 
 def spec_step(app: Flask) -> tuple[Any, Any]:
@@ -33,7 +34,7 @@ def a_slot(app: Flask, capacity_: int = 2, day: date = date(2026, 12, 10)) -> in
     slots.ensure(db.session, spec, step, day, day)
     slot = db.session.query(Slot).filter(slots.day_filter(day)).order_by(Slot.starts_at).first()
     assert slot is not None
-    capacity.resize(db.session, slot.id, capacity_)
+    places.resize(db.session, slot.id, capacity_)
     db.session.commit()
     return slot.id
 
@@ -135,7 +136,7 @@ def test_past_closed_and_foreign_slots_refused(app: Flask) -> None:
         with pytest.raises(Conflict) as exc:
             bookings.book(env(app, NOW + timedelta(days=30)), spec, step, sid, ANSWERS)
         assert exc.value.code == "slot_past"
-        capacity.set_closed(db.session, sid, True)
+        places.set_closed(db.session, sid, True)
         with pytest.raises(Conflict) as exc:
             bookings.book(env(app), spec, step, sid, ANSWERS)
         assert exc.value.code == "slot_closed"
@@ -195,7 +196,7 @@ def test_cancellation_offers_the_place_to_the_first_waiting(app: Flask) -> None:
         db.session.rollback()
         # The offer lapses; the sweep offers the place to the next one.
         late = NOW + timedelta(minutes=step.waitlist_offer_minutes + 1)
-        assert bookings.expire_stale(env(app, late), offer=True) == 1
+        assert bookings.expire_stale(env(app, late)) == 1
         db.session.commit()
         db.session.expire_all()
         assert db.session.get(WaitlistEntry, w1.id).status == "lapsed"
@@ -304,7 +305,7 @@ def test_a_refusal_read_holds_no_transaction_and_a_transaction_sees_its_writes(
         assert db.session().in_transaction() is not postgres
         db.session.rollback()
 
-        capacity.resize(db.session, sid, 3)  # not committed
+        places.resize(db.session, sid, 3)  # not committed
         row = database.read_first(db.session, bookings._slot_and_stale_holds(),
                                   {"slot_id": sid, "now": NOW})
         assert row is not None and row.capacity == 3

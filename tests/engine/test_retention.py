@@ -21,7 +21,7 @@ def _ended_case(app, state: str = "completed") -> int:
         runtime.set_step_data(db.session, case, "visit", {"name": "山田 花子",
                                                           "email": "hanako@example.jp"})
         tokens.issue(db.session, case, "ticket", key=b"k" * 32, now=START)
-        ctx = runtime.context(db.session, catalog, case, actor="staff:1", now=START)
+        ctx = runtime.Env(db.session, catalog, START, "staff:1").ctx(case)
         runtime.apply(ctx, state, step=None)
         db.session.commit()
         return case.id

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from engine import database, runtime
 from engine.errors import InvalidTransition
 from engine.models import Case, CaseEvent, Token, WorkflowVersion
+from engine.steps.booking import bookings
 from tests.locks import wait_until_blocked_or_done
 from web.extensions import db
 
@@ -22,7 +23,7 @@ def test_every_change_is_an_event_with_actor_and_time(app):
         catalog = app.extensions["catalog"]
         case = runtime.start_case(db.session, catalog.get("boshi-techo"), actor="citizen",
                                   now=NOW)
-        ctx = runtime.context(db.session, catalog, case, actor="staff:7", now=NOW)
+        ctx = runtime.Env(db.session, catalog, NOW, "staff:7").ctx(case)
         runtime.apply(ctx, "note", step=None, detail={"text": "called back"})
         runtime.apply(ctx, "completed", step=None)
         db.session.commit()
@@ -38,7 +39,7 @@ def test_event_not_in_the_table_is_refused_and_changes_nothing(app):
         catalog = app.extensions["catalog"]
         case = runtime.start_case(db.session, catalog.get("boshi-techo"), actor="citizen",
                                   now=NOW)
-        ctx = runtime.context(db.session, catalog, case, actor="citizen", now=NOW)
+        ctx = runtime.Env(db.session, catalog, NOW, "citizen").ctx(case)
         runtime.apply(ctx, "cancelled", step="visit")
         db.session.commit()
         with pytest.raises(InvalidTransition):
@@ -49,9 +50,9 @@ def test_event_not_in_the_table_is_refused_and_changes_nothing(app):
 
 
 def test_booking_transitions_are_a_table():
-    assert runtime.next_state(runtime.BOOKING_TRANSITIONS, "held", "confirm") == "confirmed"
+    assert runtime.next_state(bookings.TRANSITIONS, "held", "confirm") == "confirmed"
     with pytest.raises(InvalidTransition):
-        runtime.next_state(runtime.BOOKING_TRANSITIONS, "cancelled", "check_in")
+        runtime.next_state(bookings.TRANSITIONS, "cancelled", "check_in")
 
 
 def test_editing_the_yaml_never_breaks_a_case_in_flight(tmp_path, make_app):
@@ -82,7 +83,7 @@ def test_editing_the_yaml_never_breaks_a_case_in_flight(tmp_path, make_app):
         assert "name" in pinned.step("answers").collects()
         assert "name" not in live.step("answers").collects()
         # The case goes on with its own version.
-        ctx = runtime.context(db.session, catalog, case, actor="citizen", now=NOW)
+        ctx = runtime.Env(db.session, catalog, NOW, "citizen").ctx(case)
         assert ctx.spec.version == old_version
         runtime.apply(ctx, "note", step=None)
         db.session.commit()
@@ -164,7 +165,7 @@ def _events(case_id):
 def test_a_query_sees_the_events_held_for_later(app):
     with app.app_context():
         catalog, case = _new_case(app)
-        ctx = runtime.context(db.session, catalog, case, actor="staff:7", now=NOW)
+        ctx = runtime.Env(db.session, catalog, NOW, "staff:7").ctx(case)
         assert database.held(db.session) == 1  # started, not written yet
         assert [e.event for e in case.events] == ["started"]  # the query writes it first
         assert database.held(db.session) == 0
@@ -183,7 +184,7 @@ def test_a_rollback_drops_the_rows_held_for_later(app):
     with app.app_context():
         catalog, case = _new_case(app)
         db.session.commit()
-        ctx = runtime.context(db.session, catalog, case, actor="citizen", now=NOW)
+        ctx = runtime.Env(db.session, catalog, NOW, "citizen").ctx(case)
         runtime.apply(ctx, "note", step=None)
         tokens.issue(db.session, case, "case", key=b"k" * 32, now=NOW)
         assert database.held(db.session) == 2
@@ -197,7 +198,7 @@ def test_a_rollback_drops_the_rows_held_for_later(app):
 def test_a_savepoint_rolled_back_keeps_what_was_held_before_it(app):
     with app.app_context():
         catalog, case = _new_case(app)
-        ctx = runtime.context(db.session, catalog, case, actor="citizen", now=NOW)
+        ctx = runtime.Env(db.session, catalog, NOW, "citizen").ctx(case)
         runtime.apply(ctx, "note", step=None, detail={"n": 1})
         with pytest.raises(RuntimeError, match="savepoint"):
             db.session.begin_nested()  # it would take the held rows along on a rollback
@@ -206,7 +207,7 @@ def test_a_savepoint_rolled_back_keeps_what_was_held_before_it(app):
 
         case = runtime.start_case(db.session, catalog.get("boshi-techo"), actor="citizen",
                                   now=NOW)
-        ctx = runtime.context(db.session, catalog, case, actor="citizen", now=NOW)
+        ctx = runtime.Env(db.session, catalog, NOW, "citizen").ctx(case)
         runtime.apply(ctx, "note", step=None, detail={"n": 1})
         nested = database.savepoint(db.session)
         runtime.apply(ctx, "note", step=None, detail={"n": 2})  # written at once, inside

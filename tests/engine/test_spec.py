@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from engine.spec import Catalog, SpecError, parse
+from engine.catalog import Catalog, parse
+from engine.spec import SpecError
 from tests.conftest import ROOT
 
 GOOD = """\

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from engine.mailer import SmtpTransport
+from engine.steps.notify.mailer import SmtpTransport
 from tests.integration.email_services import free_port
 from tests.services import need_binary
 

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from engine import daylist
 from engine.models import ApiToken, Case, Poster, StaffUser
+from engine.steps.checkin import daylist
 from web.extensions import db
 
 

@@ -82,7 +82,7 @@ def drive(run: Any, step: Any) -> None:
         page = run.client.get(path)
         assert page.status_code == 200
         with run.app.app_context():
-            from engine import forms
+            from engine.steps.form import forms
             case = db.session.get(Case, run.case_id)
             initial = forms.initial(case, step)
         first = answers(step, initial)

@@ -24,24 +24,19 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.routing import BuildError
 
-from engine import bookings, localtime, slots, tokens
+from engine import localtime, tokens
 from engine.errors import Conflict, Invalid, NotFound
 from engine.localtime import TZ
 from engine.models import Booking, Case, CaseEvent, Slot
+from engine.steps.booking import bookings, slots
 from web import links
 from web.api import bp, spec
-from web.context import catalog, external_url, now, token_key
+from web.context import catalog, env, external_url, now, resolve, token_key
 from web.errors import error_response, follow_up
 from web.extensions import db
 from web.i18n import current_locale
-from web.steps import booking as pages
-from web.steps.booking import resolve
 
 MAX_DAYS = 92
-
-
-def env() -> bookings.Env:
-    return pages.env("citizen")
 
 
 class SlotsQuery(BaseModel):
@@ -193,7 +188,7 @@ def book(workflow: str) -> tuple[BookingOut, int] | Response:
                 row.case = case
             issued.append(_tokens(case))
 
-        booking = bookings.book(env(), spec_, step, int(payload["slot_id"]),
+        booking = bookings.book(env("citizen"), spec_, step, int(payload["slot_id"]),
                                 payload.get("answers") or {}, locale=current_locale(),
                                 prepare=prepare)
         case = booking.case
@@ -283,7 +278,7 @@ def _booking(case: Case) -> Booking:
 def cancel(token: str) -> CaseOut:
     """Cancel the booking and free its place (until the cancellation deadline)."""
     case = _case(token)
-    bookings.cancel(env(), _booking(case))
+    bookings.cancel(env("citizen"), _booking(case))
     db.session.commit()
     return case_out(case)
 
@@ -295,6 +290,6 @@ def reschedule(token: str) -> CaseOut:
     """Move the booking to another slot atomically (409 ``slot_full`` changes nothing)."""
     case = _case(token)
     payload = request.get_json(silent=True) or {}
-    bookings.reschedule(env(), _booking(case), int(payload["slot_id"]))
+    bookings.reschedule(env("citizen"), _booking(case), int(payload["slot_id"]))
     db.session.commit()
     return case_out(case)

@@ -15,15 +15,15 @@ from flask import Response, current_app, jsonify, request
 from pydantic import BaseModel, Field
 from spectree import Response as Doc
 
-from engine import checkin as checkins
-from engine import daylist, localtime
-from engine.checkin import NONCE
+from engine import localtime
 from engine.errors import Forbidden, Invalid, NotFound
+from engine.steps.checkin import daylist
+from engine.steps.checkin import scan as checkins
+from engine.steps.checkin.scan import NONCE
 from web import messages
 from web.api import bp, spec, staff_user
-from web.context import catalog, now, token_key
+from web.context import catalog, env, now, token_key
 from web.extensions import db
-from web.steps.checkin import engine_env
 
 STATUS = {"ok": 200, "forged": 404, "unknown": 404, "cancelled": 410, "wrong_day": 422,
           "wrong_counter": 403, "already_checked_in": 409}
@@ -91,8 +91,8 @@ def create_checkin() -> Response:
     user = staff_user()
     body = CheckinIn.model_validate(request.get_json(silent=True) or {})
     result = checkins.perform_checkin(
-        db.session, catalog(), payload=body.payload, key=token_key(), staff=user, now=now(),
-        counter=body.counter or None, nonce=body.nonce or None, **engine_env())
+        env(), payload=body.payload, key=token_key(), staff=user,
+        counter=body.counter or None, nonce=body.nonce or None)
     db.session.commit()  # the audit row stays, whatever the answer
     out = result_json(result)
     if result.ok:

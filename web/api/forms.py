@@ -23,11 +23,12 @@ from spectree import Response as Doc
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from engine import forms, tokens
+from engine import tokens
 from engine.errors import NotFound
 from engine.models import Case, IdempotencyKey
+from engine.steps.form import forms
 from web.api import bp, spec, staff_user
-from web.context import actor, case_context, catalog, now, token_key
+from web.context import actor, catalog, env, now, token_key
 from web.extensions import db
 from web.i18n import current_locale
 from web.links import KINDS, link
@@ -103,7 +104,7 @@ def submit_step(token: str, step: str) -> Response:
     key, replay = _replay(scope)
     if replay is not None:
         return replay
-    ctx = case_context(case)
+    ctx = env().ctx(case)
     form_step = forms.form_step(ctx.spec, step)
     if body.draft:
         values = forms.save_draft(ctx, form_step, body.answers)
@@ -133,7 +134,7 @@ def start_form_case(workflow: str) -> Response:
         return replay
     case = forms.start(db.session, wf, actor=actor(), now=now(), locale=current_locale(),
                        source="api")
-    ctx = case_context(case)
+    ctx = env().ctx(case)
     first = forms.form_step(wf, wf.steps[0].id)
     if body.draft:
         forms.save_draft(ctx, first, body.answers)

@@ -17,7 +17,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     redirect,
     render_template,
     request,
@@ -28,13 +27,14 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from engine import bookings, calendars, localtime, slots, tokens
+from engine import localtime, tokens
 from engine.errors import Conflict, EngineError, Invalid
-from engine.models import Booking, Case, Slot, Token, WaitlistEntry
+from engine.models import Booking, Case, Slot, WaitlistEntry
 from engine.spec import WorkflowSpec
-from engine.steps.booking import Params
+from engine.steps.booking import bookings, calendars, slots
+from engine.steps.booking.spec import Params
 from web import links, messages
-from web.context import actor, catalog, now, token_key
+from web.context import catalog, env, now, resolve, token_key
 from web.errors import field_messages, follow_up
 from web.extensions import db
 from web.i18n import current_locale, local
@@ -81,21 +81,11 @@ FORM_KEY = "form_key"
 
 # --- helpers --------------------------------------------------------------------------------
 
-def env(who: str | None = None) -> bookings.Env:
-    return bookings.Env(db.session, catalog(), now(), who or actor(), current_app.config,
-                        links.link)
-
-
 def workflow_step(workflow: str) -> tuple[WorkflowSpec, Params]:
     spec = catalog().specs.get(workflow)
     if spec is None:
         abort(404)
     return spec, bookings.booking_step(spec)
-
-
-def resolve(token: str, *purposes: str) -> Token:
-    """The token row for the first purpose whose tag matches (no lookup for a forged one)."""
-    return tokens.resolve_any(db.session, token, purposes, key=token_key(), now=now())
 
 
 def booking_of(case: Case, step_id: str | None = None) -> Booking | None:

@@ -8,11 +8,12 @@ from typing import Any
 from flask import redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from engine import bookings, localtime, slots, tokens
-from engine import waitlist as waiting
+from engine import localtime, tokens
 from engine.errors import Invalid
 from engine.models import Case, Slot, WaitlistEntry
-from web.context import now, token_key
+from engine.steps.booking import bookings, slots
+from engine.steps.booking import waitlist as waiting
+from web.context import env, now, resolve, token_key
 from web.errors import field_messages
 from web.extensions import db
 from web.i18n import current_locale
@@ -21,12 +22,10 @@ from web.steps.booking import (
     bp,
     case_booking,
     case_token,
-    env,
     month_context,
     parse_day,
     parse_month,
     parse_slot_id,
-    resolve,
     workflow_step,
 )
 

@@ -13,15 +13,16 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from engine import bookings, calendars, capacity, localtime, slots
+from engine import localtime
 from engine.errors import Conflict, Invalid
 from engine.models import Booking, Slot
+from engine.steps.booking import bookings, calendars, places, slots
 from web import messages
 from web.cli import DEMO_HOOKS
-from web.context import catalog, external_url, now
+from web.context import catalog, env, external_url, now
 from web.extensions import db
 from web.staff import CASE_PANELS, NAV
-from web.steps.booking import bp, env, parse_day
+from web.steps.booking import bp, parse_day
 from web.tasks import BEAT_SCHEDULE
 
 NAV.append(("booking.staff_slots", _l("Slots")))
@@ -67,7 +68,7 @@ def staff_slot(slot_id: int) -> Response:
         abort(404)
     action = request.form.get("action")
     if action in ("close", "open"):
-        capacity.set_closed(db.session, slot.id, action == "close")
+        places.set_closed(db.session, slot.id, action == "close")
         flash(_("The slot was closed.") if action == "close" else _("The slot was opened."),
               "success")
     elif action == "resize":
@@ -78,7 +79,7 @@ def staff_slot(slot_id: int) -> Response:
         if not 0 <= size <= 10000:
             raise Invalid(fields={"capacity": "too_large" if size > 0 else "too_small"},
                           min=0, max=10000)
-        if not capacity.resize(db.session, slot.id, size):
+        if not places.resize(db.session, slot.id, size):
             raise Conflict("capacity_below_booked")
         flash(_("The capacity was changed."), "success")
     else:
@@ -143,7 +144,7 @@ def feed(secret: str) -> Response:
 def sweep() -> int:
     """Reclaim expired holds and pass lapsed waitlist offers on to the next person. Only a
     convenience: expiry itself never waits for this."""
-    count = bookings.expire_stale(env("system"), offer=True)
+    count = bookings.expire_stale(env("system"))
     db.session.commit()
     return count
 

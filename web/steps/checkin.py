@@ -15,7 +15,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     render_template,
     request,
     url_for,
@@ -25,14 +24,15 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.routing import BuildError
 
-from engine import checkin as checkins
-from engine import tickets, tokens
-from engine.daylist import submitted_forms
+from engine import tokens
 from engine.errors import NotFound
 from engine.models import Booking, CheckIn
 from engine.spec import WorkflowSpec
+from engine.steps.checkin import scan as checkins
+from engine.steps.checkin import tickets
+from engine.steps.form.forms import submitted_forms
 from web import links, messages, staff
-from web.context import catalog, now, token_key
+from web.context import catalog, env, now, token_key
 from web.extensions import db
 from web.i18n import current_locale
 
@@ -163,9 +163,9 @@ def scanner() -> Any:
     result = None
     if request.method == "POST":
         result = checkins.perform_checkin(
-            db.session, catalog(), payload=request.form.get("payload", ""), key=token_key(),
-            staff=current_user._get_current_object(), now=now(), counter=counter,
-            nonce=_nonce(request.form.get("nonce", "")), **engine_env())
+            env(), payload=request.form.get("payload", ""), key=token_key(),
+            staff=current_user._get_current_object(), counter=counter,
+            nonce=_nonce(request.form.get("nonce", "")))
         db.session.commit()
     context = {"result": result, "counter": counter, "counters": my_counters(),
                "nonce": secrets.token_hex(16), "document_url": _result_document(result)}
@@ -189,12 +189,6 @@ def _result_document(result: checkins.Result | None) -> str | None:
     except KeyError:
         return None
     return document_url(result.case_id, spec)
-
-
-def engine_env() -> dict[str, Any]:
-    """What the engine passes on to the steps' reactions (a notify step may send mail with
-    links when someone checks in)."""
-    return {"settings": current_app.config, "links": links.link}
 
 
 def booking_for_staff(booking_id: int) -> Booking:

@@ -20,17 +20,17 @@ from flask import (
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
-from engine import daylist, localtime, queue
+from engine import localtime
 from engine.errors import NotFound
 from engine.models.checkin import QueueTicket
-from web.context import catalog, now
+from engine.steps.checkin import daylist, queue
+from web.context import catalog, env, now
 from web.extensions import db
 from web.steps.checkin import (
     booking_for_staff,
     bp,
     chosen_counter,
     counters,
-    engine_env,
     my_counters,
 )
 
@@ -96,8 +96,7 @@ def daylist_csv() -> Response:
 @login_required
 def no_show(booking_id: int) -> Response:
     booking = booking_for_staff(booking_id)
-    daylist.mark_no_show(db.session, catalog(), booking.id, staff=current_user, now=now(),
-                         **engine_env())
+    daylist.mark_no_show(env(), booking.id, staff=current_user)
     db.session.commit()
     flash(str(_l("Marked as no-show.")), "success")
     return redirect(url_for("checkin.daylist", counter=booking.slot.counter,
@@ -123,8 +122,7 @@ def queue_page() -> str:
 def call_next() -> Response:
     counter = chosen_counter()
     try:
-        ticket = queue.call_next(db.session, catalog(), counter, actor=current_user.actor,
-                                 now=now(), **engine_env())
+        ticket = queue.call_next(env(), counter)
     except NotFound:
         flash(str(_l("Nobody is waiting.")), "error")
     else:
@@ -139,8 +137,7 @@ def queue_move(ticket_id: int, action: str) -> Response:
     ticket = db.session.get(QueueTicket, ticket_id)
     if ticket is None or not current_user.serves_counter(ticket.counter):
         abort(404)
-    queue.move(db.session, catalog(), ticket_id, action, actor=current_user.actor, now=now(),
-               **engine_env())
+    queue.move(env(), ticket_id, action)
     db.session.commit()
     return redirect(url_for("checkin.queue", counter=ticket.counter))
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 from flask import Blueprint, Response
 from flask_login import login_required
 
-from engine import documents, runtime
+from engine import runtime
 from engine.errors import NotFound
 from engine.models import Case
-from engine.steps.document import Params as DocumentStep
+from engine.steps.document import render as documents
+from engine.steps.document.spec import Params as DocumentStep
 from web import staff
-from web.context import case_context, now
+from web.context import env, now
 from web.extensions import db
 
 bp = Blueprint("document", __name__)
@@ -20,7 +21,7 @@ staff.CASE_PANELS.append("steps/document/panel.html")
 
 def render_pdf(case: Case, step_id: str, who: str | None = None) -> tuple[bytes, str]:
     """The PDF of ``step_id`` for ``case`` and its file name; records "document_printed"."""
-    ctx = case_context(case, who)
+    ctx = env(who).ctx(case)
     try:
         step = ctx.spec.step(step_id)
     except KeyError:

@@ -21,15 +21,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 
-from engine import forms, tokens
+from engine import tokens
 from engine.errors import Invalid, NotFound
 from engine.models import Case, IdempotencyKey
 from engine.spec import WorkflowSpec
-from engine.steps.chain import Params as ChainStep
-from engine.steps.chain import child_of
-from engine.steps.form import Params as FormStep
+from engine.steps.chain.spec import Params as ChainStep
+from engine.steps.chain.spec import child_of
+from engine.steps.form import forms
+from engine.steps.form.spec import Params as FormStep
 from web import messages, staff
-from web.context import actor, case_context, catalog, now, token_key
+from web.context import actor, catalog, env, now, token_key
 from web.errors import field_messages
 from web.extensions import db
 from web.i18n import current_locale, local
@@ -81,7 +82,7 @@ def fill(token: str) -> Any:
         return _page(case, spec, step, initial=forms.initial(case, step), token=token)
     case = forms.lock(db.session, case)
     raw = raw_answers(step)
-    ctx = case_context(case)
+    ctx = env().ctx(case)
     try:
         if request.form.get("action") == "save":
             forms.save_draft(ctx, step, raw)
@@ -136,7 +137,7 @@ def start(workflow: str) -> Any:
     raw = raw_answers(step)
     case = forms.start(db.session, spec, actor=actor(), now=now(), locale=current_locale(),
                        source=_source_tag(request.args.get("src", "")))
-    ctx = case_context(case)
+    ctx = env().ctx(case)
     try:
         if request.form.get("action") == "save":
             forms.save_draft(ctx, step, raw)

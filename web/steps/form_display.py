@@ -21,10 +21,10 @@ from wtforms import (
 )
 from wtforms.fields.choices import SelectChoice
 
-from engine import forms
 from engine.fields import Condition, FieldSpec, condition_met
 from engine.models import Case
-from engine.steps.form import Params as FormStep
+from engine.steps.form import forms
+from engine.steps.form.spec import Params as FormStep
 from engine.wareki import to_wareki
 from web.context import catalog
 from web.extensions import db

@@ -9,24 +9,35 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 
-from engine import capacity, runtime, slots
-from engine.bookings import (
-    Env,
-    _validate,
+from engine import runtime
+from engine.errors import Conflict, Gone, NotFound
+from engine.models import Booking, Case, Slot, WaitlistEntry
+from engine.runtime import Context, Env
+from engine.spec import WorkflowSpec
+from engine.steps.booking import places, slots
+from engine.steps.booking.bookings import (
     bookable_slot,
     confirm,
     email_key,
     step_of,
     step_of_slot,
+    validate,
 )
-from engine.errors import Conflict, Gone, NotFound
-from engine.models import Booking, Case, Slot, WaitlistEntry
-from engine.spec import WorkflowSpec
-from engine.steps.booking import Params
+
+if TYPE_CHECKING:
+    from engine.steps.booking.spec import Params
+
+# A waitlist entry's status moves only by this table (``_move``).
+TRANSITIONS: dict[tuple[str, str], str] = {
+    ("waiting", "offer"): "offered",    # a place freed up: held for them for a while
+    ("offered", "accept"): "accepted",  # they took it
+    ("offered", "lapse"): "lapsed",     # the offer's hold ran out
+}
+_FROM = {event: state for (state, event) in TRANSITIONS}
 
 
 def slot_is_full(env: Env, slot: Slot) -> bool:
@@ -50,7 +61,7 @@ def join_waitlist(env: Env, spec: WorkflowSpec, step: Params, slot_id: int,
     slot = bookable_slot(env, spec, step, slot_id)
     if not slot_is_full(env, slot):
         raise Conflict("slot_not_full")
-    values = _validate(step, answers, None)
+    values = validate(step, answers, None)
     key = email_key(step, values)
     if key and env.session.scalar(
             select(func.count(WaitlistEntry.id)).join(Case, WaitlistEntry.case_id == Case.id)
@@ -82,15 +93,10 @@ def offer_next(env: Env, spec: WorkflowSpec, step: Params, slot: Slot) -> int:
             select(WaitlistEntry).where(WaitlistEntry.slot_id == slot.id,
                                         WaitlistEntry.status == "waiting")
             .order_by(WaitlistEntry.id).limit(1))
-        if entry is None or not capacity.take(env.session, slot.id):
+        if entry is None or not places.take(env.session, slot.id):
             return offered
-        claimed = env.session.execute(
-            update(WaitlistEntry).where(WaitlistEntry.id == entry.id,
-                                        WaitlistEntry.status == "waiting")
-            .values(status="offered", offer_expires_at=until)
-            .execution_options(synchronize_session=False))
-        if int(getattr(claimed, "rowcount", 0) or 0) != 1:
-            capacity.give_back(env.session, slot.id)
+        if not _move(env, "offer", WaitlistEntry.id == entry.id, offer_expires_at=until):
+            places.give_back(env.session, slot.id)
             continue
         env.session.refresh(entry)
         env.session.add(Booking(case_id=entry.case_id, workflow_id=spec.id, step_id=step.id,
@@ -117,6 +123,32 @@ def accept_offer(env: Env, entry: WaitlistEntry) -> Booking:
     _spec, step = step_of(env, booking)
     answers = {f.id: answers[f.id] for f in step.fields if f.id in answers}
     confirm(env, booking, answers)
-    entry.status = "accepted"
-    env.session.flush()
+    if not _move(env, "accept", WaitlistEntry.id == entry.id):
+        raise Conflict("offer_taken")
+    env.session.refresh(entry)
     return booking
+
+
+def on_place_freed(ctx: Context, step: Params, event: str, detail: Mapping[str, Any]) -> None:
+    """The booking step's reaction to a place it gave back (``cancelled``, ``rescheduled``,
+    ``hold_expired``): a lapsed offer is marked so, and the place goes to the first person
+    waiting for the slot."""
+    if event == "hold_expired":
+        _move(ctx.env, "lapse", WaitlistEntry.case_id == ctx.case.id)
+    slot_id = detail.get("from_slot") if event == "rescheduled" else None
+    if slot_id is None and detail.get("booking_id") is not None:
+        booking = ctx.session.get(Booking, detail["booking_id"])
+        slot_id = booking.slot_id if booking is not None else None
+    slot = ctx.session.get(Slot, slot_id) if slot_id is not None else None
+    if slot is not None:
+        offer_next(ctx.env, ctx.spec, step, slot)
+
+
+def _move(env: Env, event: str, *where: Any, **values: Any) -> int:
+    """Move the entries ``where`` selects by ``TRANSITIONS`` (one conditional UPDATE, guarded
+    by the status the event starts from); how many moved."""
+    result = env.session.execute(
+        update(WaitlistEntry).where(*where, WaitlistEntry.status == _FROM[event])
+        .values(status=TRANSITIONS[(_FROM[event], event)], **values)
+        .execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)

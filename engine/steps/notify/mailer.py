@@ -22,7 +22,7 @@ from email.utils import format_datetime
 from typing import Any, Protocol
 
 from engine.models import Message
-from engine.outbox import Outcome
+from engine.steps.notify.outbox import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 def build(message: Message, *, sender: str, now: datetime) -> EmailMessage:
     """multipart/mixed( multipart/alternative(text, html), attachments ), UTF-8, with the
     row's stable Message-ID so a copy sent after a crash is recognisable. The message must
-    have been written (``engine.outbox.write``)."""
+    have been written (``engine.steps.notify.outbox.write``)."""
     if message.body_text is None:
         raise ValueError("the message has not been written")
     mime = EmailMessage(policy=email.policy.SMTP)

@@ -2,7 +2,7 @@
 
 Rules a reader could not guess from the names:
 
-* Every place is taken by ``capacity.take`` (one conditional UPDATE) inside the caller's
+* Every place is taken by ``places.take`` (one conditional UPDATE) inside the caller's
   transaction; ``Slot.booked`` always equals the number of bookings in PLACE_STATUSES.
 * A hold expires by time: a held booking past ``hold_expires_at`` no longer keeps its place
   for anyone looking at or booking the slot (the place is reclaimed on the spot), whether or
@@ -20,37 +20,37 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Row, and_, bindparam, exists, func, literal, or_, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from engine import capacity, database, localtime, runtime, slots
+from engine import database, localtime, runtime
 from engine.errors import Conflict, Gone, Invalid, NotFound
 from engine.fields import validate_answers
 from engine.models import Booking, Case, IdempotencyKey, Slot, WaitlistEntry
-from engine.spec import Catalog, WorkflowSpec
-from engine.steps.booking import Params
+from engine.runtime import Env
+from engine.spec import WorkflowSpec
+from engine.steps.booking import places, slots
 
+if TYPE_CHECKING:
+    from engine.steps.booking.spec import Params
 
-@dataclass(frozen=True)
-class Env:
-    """What the booking operations need besides their arguments."""
-
-    session: Session
-    catalog: Catalog
-    now: datetime
-    actor: str = "citizen"
-    settings: Mapping[str, Any] = field(default_factory=dict)
-    links: Callable[[Case, str], str] | None = None
-
-    def ctx(self, case: Case, actor: str | None = None) -> runtime.Context:
-        return runtime.context(self.session, self.catalog, case, actor=actor or self.actor,
-                               now=self.now, settings=self.settings, links=self.links)
+# A booking's status moves only by this table, and only through ``transition`` (check-in and
+# the day list call it too).
+TRANSITIONS: dict[tuple[str, str], str] = {
+    ("held", "confirm"): "confirmed",
+    ("held", "expire"): "expired",
+    ("held", "cancel"): "cancelled",
+    ("confirmed", "reschedule"): "confirmed",
+    ("confirmed", "cancel"): "cancelled",
+    ("confirmed", "check_in"): "checked_in",
+    ("confirmed", "no_show"): "no_show",
+    ("no_show", "check_in"): "checked_in",  # late arrival within the tolerance
+}
 
 
 def booking_step(spec: WorkflowSpec, step_id: str | None = None) -> Params:
@@ -122,11 +122,11 @@ def _fail_fast_if_full(env: Env, slot: Row[Any]) -> None:
 
 
 def _take(env: Env, slot: Slot | Row[Any]) -> None:
-    if capacity.take(env.session, slot.id):
+    if places.take(env.session, slot.id):
         return
     if _lapsed_while_waiting(env, slot.id):
         raise _full(env, slot.id, to_waitlist=True)
-    if expire_stale(env, slot_id=slot.id) and capacity.take(env.session, slot.id):
+    if expire_stale(env, slot_id=slot.id) and places.take(env.session, slot.id):
         return
     raise _full(env, slot.id)
 
@@ -154,24 +154,32 @@ def _full(env: Env, slot_id: int, *, to_waitlist: bool = False) -> Conflict:
     the people waiting (the refusal's follow-up), not to this booker."""
     exc = Conflict("slot_full", slot_id=slot_id)
     if to_waitlist:
-        exc.follow_up = lambda: expire_stale(env, slot_id=slot_id, offer=True)
+        exc.follow_up = lambda: expire_stale(env, slot_id=slot_id)
     return exc
 
 
 # --- status changes -------------------------------------------------------------------------
 
-def _move(session: Session, booking: Booking, event: str, **values: Any) -> str:
-    """Move ``booking`` by BOOKING_TRANSITIONS, guarded by its current status (and slot)."""
-    target = runtime.next_state(runtime.BOOKING_TRANSITIONS, booking.status, event)
+def transition(session: Session, booking: Booking, event: str, **values: Any) -> bool:
+    """Move ``booking`` by ``TRANSITIONS`` with one conditional UPDATE guarded by the status
+    (and slot) it has here; False if another request moved it first. An event the table
+    does not allow from its status raises ``InvalidTransition`` and writes nothing."""
+    target = runtime.next_state(TRANSITIONS, booking.status, event)
     result = session.execute(
         update(Booking).where(Booking.id == booking.id, Booking.status == booking.status,
                               Booking.slot_id == booking.slot_id)
         .values(status=target, **values).execution_options(synchronize_session=False))
     if int(getattr(result, "rowcount", 0) or 0) != 1:
-        raise Conflict("booking_changed")  # another request moved it first
+        return False
+    # What the UPDATE wrote, without reading the row back or marking it dirty.
     for key, value in {"status": target, **values}.items():
         set_committed_value(booking, key, value)
-    return target
+    return True
+
+
+def _move(session: Session, booking: Booking, event: str, **values: Any) -> None:
+    if not transition(session, booking, event, **values):
+        raise Conflict("booking_changed")  # another request moved it first
 
 
 def _iso(moment: datetime) -> str:
@@ -196,7 +204,7 @@ def _store(session: Session, case: Case, step: Params, slot: Slot | Row[Any],
         runtime.set_step_data(session, case, step.id, {**values, **where})
 
 
-def _validate(step: Params, answers: Mapping[str, Any], case: Case | None) -> dict[str, Any]:
+def validate(step: Params, answers: Mapping[str, Any], case: Case | None) -> dict[str, Any]:
     if not isinstance(answers, Mapping):
         raise Invalid(fields={"answers": "invalid"})
     values, errors = validate_answers(step.fields, answers, step_id=step.id,
@@ -279,7 +287,7 @@ def confirm(env: Env, booking: Booking, answers: Mapping[str, Any]) -> Booking:
         raise Gone("hold_expired")
     if booking.status != "held":
         raise Conflict("not_held")
-    values = _validate(step, answers, booking.case)
+    values = validate(step, answers, booking.case)
     key = email_key(step, values)
     _check_person(env, spec, step, key, exclude=booking.id)
     _move(env.session, booking, "confirm", confirmed_at=env.now, email_key=key,
@@ -301,7 +309,7 @@ def book(env: Env, spec: WorkflowSpec, step: Params, slot_id: int,
     the same transaction (links) before the place is taken."""
     slot = _bookable(env, spec, step, slot_id)
     _fail_fast_if_full(env, slot)
-    values = _validate(step, answers, None)
+    values = validate(step, answers, None)
     key = email_key(step, values)
     _check_person(env, spec, step, key)
     # The case is inserted with its answers, so it is not written twice.
@@ -333,10 +341,10 @@ def cancel(env: Env, booking: Booking, *, by_staff: bool = False) -> Booking:
         _deadline(step, booking, env.now)
     slot = booking.slot
     _move(env.session, booking, "cancel", cancelled_at=env.now)
-    capacity.give_back(env.session, slot.id)
+    places.give_back(env.session, slot.id)
+    # The booking step's reaction offers the place to the first person waiting.
     runtime.apply(env.ctx(booking.case), "cancelled", step=step.id,
                   detail={"booking_id": booking.id})
-    waitlist.offer_next(env, spec, step, slot)
     return booking
 
 
@@ -353,13 +361,13 @@ def reschedule(env: Env, booking: Booking, slot_id: int) -> Booking:
     new = bookable_slot(env, spec, step, slot_id)
     if new.id < old.id:
         _take(env, new)
-        capacity.give_back(env.session, old.id)
+        places.give_back(env.session, old.id)
     else:
-        capacity.give_back(env.session, old.id)
+        places.give_back(env.session, old.id)
         try:
             _take(env, new)
         except Conflict:
-            if not capacity.take(env.session, old.id):  # we hold its row lock: cannot fail
+            if not places.take(env.session, old.id):  # we hold its row lock: cannot fail
                 raise RuntimeError("could not restore the old place") from None
             raise
     _move(env.session, booking, "reschedule", slot_id=new.id, sequence=booking.sequence + 1)
@@ -367,39 +375,26 @@ def reschedule(env: Env, booking: Booking, slot_id: int) -> Booking:
     _store(env.session, booking.case, step, new)
     runtime.apply(env.ctx(booking.case), "rescheduled", step=step.id,
                   detail={"booking_id": booking.id, "from_slot": old.id, "to_slot": new.id})
-    waitlist.offer_next(env, spec, step, old)
     return booking
 
 
 # --- expiry ---------------------------------------------------------------------------------
 
-def expire_stale(env: Env, *, slot_id: int | None = None, offer: bool = False) -> int:
-    """Reclaim the places of holds whose time ran out; returns how many. With ``offer``
-    (the periodic sweep) freed places go to the slots' waitlists."""
+def expire_stale(env: Env, *, slot_id: int | None = None) -> int:
+    """Reclaim the places of holds whose time ran out; returns how many. Each ``hold_expired``
+    event hands the place on to the slot's waitlist (the booking step's reaction), in the
+    order of the slots' ids, as every lock here is taken."""
     query = select(Booking).where(Booking.status == "held", Booking.hold_expires_at <= env.now)
     if slot_id is not None:
         query = query.where(Booking.slot_id == slot_id)
-    freed: dict[int, Slot] = {}
     reclaimed = 0
     for booking in env.session.scalars(query.order_by(Booking.slot_id, Booking.id)).all():
-        try:
-            _move(env.session, booking, "expire")
-        except Conflict:
+        if not transition(env.session, booking, "expire"):
             continue  # another request reclaimed or confirmed it first
-        capacity.give_back(env.session, booking.slot_id)
-        env.session.execute(
-            update(WaitlistEntry).where(WaitlistEntry.case_id == booking.case_id,
-                                        WaitlistEntry.status == "offered")
-            .values(status="lapsed").execution_options(synchronize_session=False))
+        places.give_back(env.session, booking.slot_id)
         runtime.apply(env.ctx(booking.case, "system"), "hold_expired", step=booking.step_id,
                       detail={"booking_id": booking.id})
-        freed[booking.slot_id] = booking.slot
         reclaimed += 1
-    if offer:
-        for sid in sorted(freed):
-            spec, step = step_of_slot(env, freed[sid])
-            if spec is not None and step is not None:
-                waitlist.offer_next(env, spec, step, freed[sid])
     return reclaimed
 
 
@@ -443,6 +438,3 @@ def places_leak(session: Session) -> list[tuple[int, int, int]]:
                    and_(Slot.booked > Slot.capacity)))).all()
     return [(int(a), int(b), int(c)) for a, b, c in rows]
 
-
-# The waiting list builds on the operations above; imported last because it imports them.
-from engine import waitlist  # noqa: E402

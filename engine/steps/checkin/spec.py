@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import Field
 
-from engine.spec import StepSpec
+from engine.spec import Loc, StepSpec, WorkflowSpec
 
 
 class Params(StepSpec):
@@ -16,7 +17,7 @@ class Params(StepSpec):
     tolerance_minutes: int = Field(default=120, ge=0)
     queue: bool = True
 
-    def check(self, workflow):  # type: ignore[no-untyped-def]
+    def check(self, workflow: WorkflowSpec) -> Iterable[tuple[Loc, str]]:
         try:
             target = workflow.step(self.booking)
         except KeyError:

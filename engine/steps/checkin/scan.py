@@ -11,21 +11,23 @@ time and counter of the first.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from engine import database, queue, runtime, tokens
-from engine.daylist import submitted_forms
+from engine import database, runtime, tokens
+from engine.catalog import Catalog
 from engine.models import Booking, Case, CheckIn, StaffUser, Token
-from engine.spec import Catalog, StepSpec, WorkflowSpec
+from engine.runtime import Env
+from engine.spec import StepSpec, WorkflowSpec
+from engine.steps.booking import bookings
+from engine.steps.checkin import queue
+from engine.steps.form.forms import submitted_forms
 
 PURPOSE = "ticket"
 # What a client's idempotency nonce may look like (it is stored, so nothing else is).
@@ -70,12 +72,12 @@ def checkin_step(spec: WorkflowSpec) -> StepSpec | None:
     return next((s for s in spec.steps if s.type == "checkin"), None)
 
 
-def perform_checkin(session: Session, catalog: Catalog, *, payload: str, key: bytes,
-                    staff: StaffUser, now: datetime, counter: str | None = None,
-                    nonce: str | None = None, settings: Mapping[str, Any] | None = None,
-                    links: Callable[[Case, str], str] | None = None) -> Result:
+def perform_checkin(env: Env, *, payload: str, key: bytes, staff: StaffUser,
+                    counter: str | None = None, nonce: str | None = None) -> Result:
     """Check in the ticket whose QR text is ``payload`` at ``counter`` (None: the booking's
-    own counter, if the staff member serves it)."""
+    own counter, if the staff member serves it), by ``staff`` (the actor) at ``env.now``."""
+    env = replace(env, actor=staff.actor)
+    session, catalog = env.session, env.catalog
     # 1. The same nonce again (a retried request) answers what the first scan answered,
     #    also when the retry raced the first attempt on another connection.
     if nonce:
@@ -83,9 +85,8 @@ def perform_checkin(session: Session, catalog: Catalog, *, payload: str, key: by
         if first is not None:
             return _replay(session, catalog, first, staff)
     try:
-        return _checklist(session, catalog, payload=payload, key=key, staff=staff, now=now,
-                          counter=counter, nonce=nonce,
-                          env={"settings": settings, "links": links})
+        return _checklist(env, payload=payload, key=key, staff=staff, counter=counter,
+                          nonce=nonce)
     except NonceTaken:
         first = session.scalar(select(CheckIn).where(CheckIn.nonce == nonce))
         assert first is not None
@@ -96,11 +97,10 @@ class NonceTaken(Exception):
     """Another connection committed a scan with the same nonce while this one ran."""
 
 
-def _checklist(session: Session, catalog: Catalog, *, payload: str, key: bytes,
-               staff: StaffUser, now: datetime, counter: str | None, nonce: str | None,
-               env: dict[str, Any]) -> Result:
-    """The checklist itself; ``env`` (settings, links) goes to the steps' reactions."""
-    actor = staff.actor
+def _checklist(env: Env, *, payload: str, key: bytes, staff: StaffUser,
+               counter: str | None, nonce: str | None) -> Result:
+    """The checklist itself."""
+    session, catalog, now, actor = env.session, env.catalog, env.now, env.actor
 
     def record(reason: str, booking: Booking | None = None) -> CheckIn:
         return _record(session, reason=reason, booking=booking, counter=counter, nonce=nonce,
@@ -122,8 +122,7 @@ def _checklist(session: Session, catalog: Catalog, *, payload: str, key: bytes,
     slot = booking.slot
 
     def refuse(reason: str, *, person: bool = True) -> Result:
-        return _refused(session, catalog, record(reason, booking), booking, step, staff, now,
-                        env, person=person)
+        return _refused(env, record(reason, booking), booking, step, person=person)
 
     # 4. Only staff of this workflow and counter, scanning at the booking's counter.
     serves = staff.serves_workflow(booking.workflow_id) and staff.serves_counter(slot.counter)
@@ -144,25 +143,22 @@ def _checklist(session: Session, catalog: Catalog, *, payload: str, key: bytes,
 
     # 7. The one write that decides: only one scanner can move the booking out of confirmed.
     #    With a nonce, the move and its audit row stand or fall together (savepoint).
+    #    The booking moves by its own table (``bookings.transition``), guarded by the status
+    #    read above, so a racing scan or cancellation makes this one find it moved.
     with database.savepoint(session) if nonce else nullcontext():
-        moved = session.execute(
-            update(Booking).where(Booking.id == booking.id, Booking.status.in_(CHECKIN_FROM))
-            .values(status="checked_in", checked_in_at=now)
-            .execution_options(synchronize_session=False))
-        if moved.rowcount:  # type: ignore[attr-defined]
+        moved = booking.status in CHECKIN_FROM and bookings.transition(
+            session, booking, "check_in", checked_in_at=now)
+        if moved:
             row = record("ok", booking)
-    if not moved.rowcount:  # type: ignore[attr-defined]
+    if not moved:
         session.refresh(booking)
         reason = "cancelled" if booking.status == "cancelled" else "already_checked_in"
         return refuse(reason)
-    # What the UPDATE wrote, without reading the row back or marking it dirty.
-    set_committed_value(booking, "status", "checked_in")
-    set_committed_value(booking, "checked_in_at", now)
 
     number = None
     if getattr(step, "queue", False):
         number = queue.issue(session, booking, counter=counter, now=now).number
-    ctx = runtime.context(session, catalog, case, actor=actor, now=now, **env)
+    ctx = env.ctx(case)
     runtime.apply(ctx, "checked_in", step=step.id,
                   detail={"counter": counter, "checkin": row.id, "queue_number": number})
     result = _result(row, now)
@@ -212,17 +208,14 @@ def _booking_for(session: Session, catalog: Catalog, token: str) -> Booking | No
     return booking
 
 
-def _refused(session: Session, catalog: Catalog, row: CheckIn, booking: Booking,
-             step: StepSpec, staff: StaffUser, now: datetime, env: dict[str, Any], *,
+def _refused(env: Env, row: CheckIn, booking: Booking, step: StepSpec, *,
              person: bool = True) -> Result:
     """A failed scan of a real booking: recorded in the case's history too."""
-    case = booking.case
-    spec = catalog.for_case(session, case.workflow_id, case.workflow_version)
-    ctx = runtime.context(session, catalog, case, actor=staff.actor, now=now, **env)
+    ctx = env.ctx(booking.case)
     runtime.apply(ctx, "checkin_refused", step=step.id,
                   detail={"reason": row.reason, "counter": row.counter, "checkin": row.id})
-    result = _result(row, now)
-    _describe(session, result, booking, step, spec, person=person)
+    result = _result(row, env.now)
+    _describe(env.session, result, booking, step, ctx.spec, person=person)
     return result
 
 

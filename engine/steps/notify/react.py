@@ -1,136 +1,34 @@
-"""Notify step: an email queued in the outbox when an event of the case happens (or some
-hours before a booked visit), rendered from templates beside the workflow in the citizen's
-language, carrying tokenised links and the visit's .ics.
-
-The transaction of the event only records that the email is due and why (``queue``: one
-row, no rendering, no tokens); the delivery writes it (``render``) before sending it.
-
-Templates: ``<template>.ja.txt`` always; ``<template>.en.txt`` when the subject has an English
-text (a citizen reading English gets both in English); ``.ja.html``/``.en.html`` as well with
-``html: true``. Every template is checked at load (see ``engine.mailtemplates``)."""
+"""What a notify step does when an event of its case is one it is sent on: queue the email
+in the outbox by its cause (same transaction), and write it (subject, text, HTML, .ics, links)
+when it is delivered."""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from engine import mailtemplates, outbox
 from engine.localtime import TZ
 from engine.models import Booking, Case, CaseEvent, Message
-from engine.spec import I18nText, Loc, StepSpec, WorkflowSpec, check_reference
+from engine.spec import StepSpec
+from engine.steps.notify import outbox, render
+from engine.steps.notify.events import BOOKING_EVENTS
 
 if TYPE_CHECKING:
     from engine.runtime import Context
+    from engine.steps.notify.spec import Params
 
-EVENTS = ("booked", "rescheduled", "cancelled", "waitlist_offer", "submitted", "checked_in",
-          "reminder")
-# Events about a booking: a notify step reacts only to those of its own booking step.
-BOOKING_EVENTS = frozenset({"booked", "rescheduled", "cancelled", "waitlist_offer", "reminder"})
-LINK_KINDS = ("case", "ticket", "qr", "cancel", "reschedule", "ics", "waitlist")
 WEEKDAYS_JA = "月火水木金土日"
 # Spelt out rather than strftime's %A/%B, which follow the server's locale.
 WEEKDAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August",
              "September", "October", "November", "December")
 
-Event = Literal["booked", "rescheduled", "cancelled", "waitlist_offer", "submitted",
-                "checked_in", "reminder"]
-
-
-class Params(StepSpec):
-    type: Literal["notify"]
-    on: tuple[Event, ...] = Field(min_length=1)
-    # For "reminder": how long before the visit.
-    hours_before: int | None = Field(default=None, ge=1, le=24 * 14)
-    subject: I18nText
-    # Stem of the templates: "<template>.ja.txt", "<template>.en.txt" (and optional .html).
-    template: str = Field(pattern=r"^[A-Za-z0-9_./-]+$")
-    html: bool = False
-    to: str = Field(description="step.field holding the address")
-    links: tuple[str, ...] = ()
-    attach_ics: bool = False
-    # The booking step this email is about; default: the first booking step before it.
-    booking: str | None = None
-    # Only events of this step (default: any; booking events: the booking step's).
-    source: str | None = None
-
-    def languages(self) -> tuple[str, ...]:
-        return ("ja", "en") if self.subject.en else ("ja",)
-
-    def template_files(self) -> list[tuple[str, str, bool]]:
-        """(locale, relative path, is_html) of every template this step uses."""
-        out = [(lang, f"{self.template}.{lang}.txt", False) for lang in self.languages()]
-        if self.html:
-            out += [(lang, f"{self.template}.{lang}.html", True) for lang in self.languages()]
-        return out
-
-    def references(self) -> Iterable[tuple[Loc, str]]:
-        return [(("to",), self.to)]
-
-    def assets(self) -> Iterable[tuple[Loc, str]]:
-        return [(("template",), rel) for _lang, rel, _html in self.template_files()]
-
-    def booking_step(self, workflow: WorkflowSpec) -> StepSpec | None:
-        if self.booking:
-            try:
-                return workflow.step(self.booking)
-            except KeyError:
-                return None
-        mine = workflow.index(self.id)
-        return next((s for s in workflow.steps[:mine] if s.type == "booking"), None)
-
-    def check(self, workflow: WorkflowSpec) -> Iterable[tuple[Loc, str]]:
-        out: list[tuple[Loc, str]] = []
-        index = workflow.index(self.id)
-        booking = self.booking_step(workflow)
-        if self.booking and (booking is None or booking.type != "booking"):
-            out.append((("booking",), f"no booking step {self.booking!r}"))
-        needs_booking = self.attach_ics or any(e in BOOKING_EVENTS for e in self.on)
-        if needs_booking and booking is None and not self.booking:
-            out.append((("on",), "these events need a booking step before this one"))
-        if ("reminder" in self.on) != (self.hours_before is not None):
-            out.append((("hours_before",), "hours_before is required with the 'reminder' "
-                        "event, and only with it"))
-        if self.source and self.source not in {s.id for s in workflow.steps}:
-            out.append((("source",), f"no step {self.source!r}"))
-        forms = {s.id for s in workflow.steps if s.type == "form"}
-        for i, kind in enumerate(self.links):
-            if kind not in LINK_KINDS and kind not in forms:
-                out.append((("links", i), f"unknown link {kind!r} (use {', '.join(LINK_KINDS)}"
-                            " or the id of a form step)"))
-        field = _address_field(workflow, self.to)
-        if field is not None and getattr(field, "type", "email") != "email":
-            out.append((("to",), f"{self.to} is a {field.type} field, not an email field"))
-
-        def answer(ref: str) -> str | None:
-            return check_reference(workflow, index, ref, {})
-
-        sources = [(f"subject.{lang}", self.subject.get(lang), False)
-                   for lang in self.languages()]
-        sources += [(rel, workflow.texts.get(rel, ""), html)
-                    for _lang, rel, html in self.template_files()]
-        for name, text, html in sources:
-            for line, message in mailtemplates.problems(
-                    text, html=html, links=self.links, has_booking=booking is not None,
-                    check_answer=answer):
-                where = ("subject",) if name.startswith("subject") else ("template",)
-                out.append((where, f"{name}:{line}: {message}"))
-        return out
-
-
-def _address_field(workflow: WorkflowSpec, ref: str) -> Any:
-    step_id, _, field_id = ref.partition(".")
-    try:
-        return workflow.step(step_id).collects().get(field_id)
-    except KeyError:
-        return None
 
 
 def on_event(ctx: Context, step: Params, event: str, *, source_step: str | None,
@@ -198,7 +96,7 @@ class CannotRender(Exception):
     """The message cannot be written; ``str(exc)`` is the reason staff see."""
 
 
-def render(ctx: Context, step: Params, message: Message) -> Rendered:
+def write(ctx: Context, step: Params, message: Message) -> Rendered:
     """Write the message queued for ``step``: subject, text, HTML, .ics, in its locale, with
     links from ``ctx.links`` (each issues a token in ``ctx.session``). Raises CannotRender."""
     to = address(ctx.case, step)
@@ -213,11 +111,11 @@ def render(ctx: Context, step: Params, message: Message) -> Rendered:
                if message.booking_id is not None else None)
     try:
         variables = {**_variables(ctx, step, locale, booking_step, booking), "event": event}
-        subject = " ".join(mailtemplates.render(
+        subject = " ".join(render.render(
             step.subject.get(locale), html=False, variables=variables).split())
-        text = mailtemplates.render(ctx.spec.asset(f"{step.template}.{locale}.txt"),
+        text = render.render(ctx.spec.asset(f"{step.template}.{locale}.txt"),
                                     html=False, variables=variables)
-        html = (mailtemplates.render(ctx.spec.asset(f"{step.template}.{locale}.html"),
+        html = (render.render(ctx.spec.asset(f"{step.template}.{locale}.html"),
                                      html=True, variables=variables) if step.html else None)
         attachments = ([_ics(ctx, booking_step, booking, event)]
                        if step.attach_ics and booking is not None and booking_step is not None
@@ -311,7 +209,7 @@ def _variables(ctx: Context, step: Params, locale: str, booking_step: StepSpec |
 
 
 def _ics(ctx: Context, booking_step: StepSpec, booking: Booking, event: str) -> dict[str, Any]:
-    from engine.calendars import booking_ics
+    from engine.steps.booking.calendars import booking_ics
 
     data = booking_ics(ctx.spec, booking_step, booking, ctx.case, now=ctx.now,
                        cancelled=event == "cancelled")

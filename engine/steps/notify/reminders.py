@@ -9,15 +9,17 @@ reminded: only confirmed ones are selected."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import runtime
-from engine.models import Booking, Case, Slot
-from engine.spec import Catalog, WorkflowSpec
+from engine.catalog import Catalog
+from engine.models import Booking, Slot
+from engine.runtime import Env
+from engine.spec import WorkflowSpec
+from engine.steps.notify.spec import Params
 
 
 def _horizon(spec: WorkflowSpec) -> int:
@@ -44,17 +46,17 @@ def due(session: Session, catalog: Catalog, *, now: datetime, limit: int = 500
     return out
 
 
-def run(session: Session, catalog: Catalog, *, now: datetime,
-        context: Callable[[Case], runtime.Context]) -> int:
+def run(env: Env) -> int:
     """Record a "reminder" event on every due booking's case (its notify steps queue the
     emails whose window is open) and mark the booking reminded. Returns how many."""
+    session, now = env.session, env.now
     count = 0
-    for booking in due(session, catalog, now=now):
-        ctx = context(booking.case)
-        steps = [s for s in ctx.spec.steps_of("notify") if "reminder" in getattr(s, "on", ())]
+    for booking in due(session, env.catalog, now=now):
+        ctx = env.ctx(booking.case)
+        steps = [s for s in ctx.spec.steps_of("notify")
+                 if isinstance(s, Params) and "reminder" in s.on]
         start = booking.slot.starts_at
-        opens = [start - timedelta(hours=s.hours_before) for s in steps  # type: ignore[attr-defined]
-                 if s.hours_before]  # type: ignore[attr-defined]
+        opens = [start - timedelta(hours=s.hours_before) for s in steps if s.hours_before]
         if not any(o <= now and (booking.reminded_at is None or booking.reminded_at < o)
                    for o in opens):
             continue

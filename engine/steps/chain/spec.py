@@ -6,13 +6,18 @@ event repeats (an edited questionnaire does not start a second application)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, Literal
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from engine.models import Case
 from engine.spec import I18nText, Loc, StepSpec, WorkflowSpec
+
+if TYPE_CHECKING:
+    from engine.runtime import Context
 
 
 class Params(StepSpec):
@@ -37,29 +42,29 @@ class Params(StepSpec):
             return [(("source",), f"step {self.source!r} comes after this step")]
         return []
 
+    def on_event(self, ctx: Context, event: str, *, source_step: str | None,
+                 detail: Mapping[str, Any]) -> None:
+        if event != self.on or source_step != self.source:
+            return
+        if child_of(ctx.session, ctx.case, self) is not None:
+            return
+        from engine import runtime
 
-def child_of(session: Any, case: Any, step: Params) -> Any:
-    from engine.models import Case
+        target = ctx.catalog.specs.get(self.workflow)
+        if target is None:  # the chained workflow was withdrawn: say so in the history
+            runtime.apply(ctx, "note", step=self.id, detail={"chain_missing": self.workflow})
+            return
+        child = runtime.start_case(ctx.session, target, actor=ctx.actor, now=ctx.now,
+                                   locale=ctx.case.locale, parent=ctx.case,
+                                   detail={"parent_case": ctx.case.id, "chain_step": self.id})
+        runtime.apply(ctx, "chained", step=self.id,
+                      detail={"child_case": child.id, "workflow": self.workflow})
 
+
+def child_of(session: Session, case: Case, step: Params) -> Case | None:
+    """The case this chain step started from ``case``, if any."""
     return session.scalar(select(Case).where(Case.parent_id == case.id,
                                              Case.workflow_id == step.workflow)
                           .order_by(Case.id).limit(1))
 
 
-def on_event(ctx: Any, step: Any, event: str, *, source_step: str | None,
-             detail: Any) -> None:
-    if not isinstance(step, Params) or event != step.on or source_step != step.source:
-        return
-    if child_of(ctx.session, ctx.case, step) is not None:
-        return
-    from engine import runtime
-
-    target = ctx.catalog.specs.get(step.workflow)
-    if target is None:  # the chained workflow was withdrawn: say so in the history
-        runtime.apply(ctx, "note", step=step.id, detail={"chain_missing": step.workflow})
-        return
-    child = runtime.start_case(ctx.session, target, actor=ctx.actor, now=ctx.now,
-                               locale=ctx.case.locale, parent=ctx.case,
-                               detail={"parent_case": ctx.case.id, "chain_step": step.id})
-    runtime.apply(ctx, "chained", step=step.id,
-                  detail={"child_case": child.id, "workflow": step.workflow})

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -22,7 +21,7 @@ from engine.errors import Conflict, NotFound
 from engine.localtime import local_date as local_day
 from engine.models import Booking, Case, QueueTicket
 from engine.models.checkin import QueueDay
-from engine.spec import Catalog
+from engine.runtime import Env
 
 # status -> the statuses it may be reached from
 MOVES: dict[str, tuple[str, ...]] = {
@@ -59,10 +58,10 @@ def tickets(session: Session, counter: str, day: date) -> list[QueueTicket]:
         .order_by(QueueTicket.number)))
 
 
-def move(session: Session, catalog: Catalog, ticket_id: int, status: str, *, actor: str,
-         now: datetime, counter: str | None = None, sources: tuple[str, ...] | None = None,
-         **env: Any) -> QueueTicket:
-    """Call, serve or miss one ticket; recorded in its case's history with ``actor``."""
+def move(env: Env, ticket_id: int, status: str, *, counter: str | None = None,
+         sources: tuple[str, ...] | None = None) -> QueueTicket:
+    """Call, serve or miss one ticket; recorded in its case's history with ``env.actor``."""
+    session, now = env.session, env.now
     ticket = session.get(QueueTicket, ticket_id)
     if ticket is None or (counter is not None and ticket.counter != counter):
         raise NotFound("queue_ticket_not_found")
@@ -74,25 +73,23 @@ def move(session: Session, catalog: Catalog, ticket_id: int, status: str, *, act
     if not moved.rowcount:  # type: ignore[attr-defined]
         raise Conflict("queue_state", status=ticket.status)
     session.refresh(ticket)
-    _record(session, catalog, ticket, status, actor=actor, now=now, env=env)
+    _record(env, ticket, status)
     return ticket
 
 
-def call_next(session: Session, catalog: Catalog, counter: str, *, actor: str,
-              now: datetime, **env: Any) -> QueueTicket:
+def call_next(env: Env, counter: str) -> QueueTicket:
     """Call the waiting visitor with the lowest number today. A racing caller who took the
     same one makes us try the next."""
-    day = local_day(now).isoformat()
+    day = local_day(env.now).isoformat()
     for _ in range(20):
-        ticket_id = session.scalar(select(QueueTicket.id).where(
+        ticket_id = env.session.scalar(select(QueueTicket.id).where(
             QueueTicket.counter == counter, QueueTicket.day == day,
             QueueTicket.status == "waiting").order_by(QueueTicket.number).limit(1))
         if ticket_id is None:
             raise NotFound("queue_empty")
         try:
             # Only from waiting: a racing caller who just called it makes this one miss.
-            return move(session, catalog, ticket_id, "called", actor=actor, now=now,
-                        sources=("waiting",), **env)
+            return move(env, ticket_id, "called", sources=("waiting",))
         except Conflict:
             continue
     raise Conflict("queue_busy")
@@ -122,17 +119,13 @@ def waiting_count(session: Session, counter: str, day: date) -> int:
         QueueTicket.status == "waiting")) or 0)
 
 
-def _record(session: Session, catalog: Catalog, ticket: QueueTicket, status: str, *,
-            actor: str, now: datetime, env: dict[str, Any]) -> None:
-    """The move in the case's history; ``env`` (settings, links) reaches the steps."""
-    case = session.get(Case, ticket.case_id) if ticket.case_id else None
+def _record(env: Env, ticket: QueueTicket, status: str) -> None:
+    """The move in the case's history."""
+    case = env.session.get(Case, ticket.case_id) if ticket.case_id else None
     if case is None:
         return
-    from engine.checkin import checkin_step
-
-    spec = catalog.for_case(session, case.workflow_id, case.workflow_version)
-    step = checkin_step(spec)
-    ctx = runtime.context(session, catalog, case, actor=actor, now=now, **env)
+    ctx = env.ctx(case)
+    step = next((s for s in ctx.spec.steps if s.type == "checkin"), None)
     event = EVENTS[status]
     if (case.state, event) not in runtime.CASE_TRANSITIONS:
         event = "note"  # e.g. called again after completion: keep the record, not the move

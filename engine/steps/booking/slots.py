@@ -15,16 +15,19 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import jpholiday
 from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from engine.localtime import TZ
+from engine.localtime import TZ, WEEKDAYS
 from engine.models import Booking, Slot, WaitlistEntry
 from engine.spec import WorkflowSpec
-from engine.steps.booking import WEEKDAYS, Params, Schedule
+
+if TYPE_CHECKING:
+    from engine.steps.booking.spec import Params, Schedule
 
 
 def local_date(moment: datetime) -> date:

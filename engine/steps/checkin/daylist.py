@@ -9,45 +9,24 @@ so. Staff may also mark a no-show by hand, which is written and recorded.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from engine import runtime
+from engine.catalog import Catalog
 from engine.errors import Conflict, NotFound
-from engine.localtime import TZ
-from engine.models import Booking, Case, CaseEvent, Slot, StaffUser
+from engine.localtime import day_bounds
+from engine.models import Booking, Case, Slot, StaffUser
 from engine.models.checkin import QueueTicket
-from engine.spec import Catalog
+from engine.runtime import Env
+from engine.steps.booking.bookings import transition
+from engine.steps.form.forms import submitted_forms
 
 LISTED = ("confirmed", "checked_in", "no_show", "cancelled")
 STATUSES = ("booked", "questionnaire_done", "checked_in", "no_show", "cancelled")
-
-
-def local_day(dt: datetime) -> date:
-    return dt.astimezone(TZ).date()
-
-
-def day_bounds(day: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, time(0), TZ)
-    return start, start + timedelta(days=1)
-
-
-def submitted_forms(session: Session, case_ids: Iterable[int]) -> dict[int, set[str]]:
-    """Form steps with a "submitted" event, per case."""
-    ids = list(case_ids)
-    out: dict[int, set[str]] = {i: set() for i in ids}
-    if not ids:
-        return out
-    for case_id, step_id in session.execute(select(CaseEvent.case_id, CaseEvent.step_id).where(
-            CaseEvent.case_id.in_(ids), CaseEvent.event == "submitted")):
-        if step_id:
-            out[case_id].add(step_id)
-    return out
 
 
 @dataclass(frozen=True)
@@ -132,25 +111,17 @@ def _matches(row: Row, needle: str) -> bool:
     return any(needle in h for h in hay[:3]) or needle == hay[3]
 
 
-def mark_no_show(session: Session, catalog: Catalog, booking_id: int, *, staff: StaffUser,
-                 now: datetime, **env: Any) -> Booking:
+def mark_no_show(env: Env, booking_id: int, *, staff: StaffUser) -> Booking:
     """Staff mark a confirmed booking as a no-show (recorded with who did it)."""
+    session = env.session
     booking = session.get(Booking, booking_id)
     if booking is None or not (staff.serves_workflow(booking.workflow_id)
                                and staff.serves_counter(booking.slot.counter)):
         raise NotFound("booking_not_found")
-    runtime.next_state(runtime.BOOKING_TRANSITIONS, booking.status, "no_show")
-    moved = session.execute(update(Booking).where(
-        Booking.id == booking_id, Booking.status == "confirmed").values(status="no_show")
-        .execution_options(synchronize_session=False))
-    if not moved.rowcount:  # type: ignore[attr-defined]
+    if not transition(session, booking, "no_show"):
         raise Conflict("invalid_transition")
-    session.refresh(booking)
-    from engine.checkin import checkin_step
-
-    ctx = runtime.context(session, catalog, booking.case, actor=staff.actor, now=now, **env)
-    spec = ctx.spec
-    step = checkin_step(spec)
+    ctx = env.ctx(booking.case, staff.actor)
+    step = next((s for s in ctx.spec.steps if s.type == "checkin"), None)
     runtime.apply(ctx, "no_show", step=step.id if step else booking.step_id,
                   detail={"booking": booking.id})
     return booking

@@ -10,7 +10,7 @@ printed document and prefill read. Drafts and the submission status live beside 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 from engine import runtime
 from engine.errors import Conflict, Invalid, NotFound
 from engine.fields import FieldSpec, condition_met, validate_groups
-from engine.models import Case
+from engine.models import Case, CaseEvent
 from engine.spec import WorkflowSpec
-from engine.steps.form import Params as FormStep
+from engine.steps.form.spec import Params as FormStep
 
 STATUS_KEY = "_forms"
 
@@ -256,3 +256,16 @@ def start(session: Session, spec: WorkflowSpec, *, actor: str, now: datetime,
         raise NotFound("not_a_form_workflow")
     detail = {"source": source} if source else None
     return runtime.start_case(session, spec, actor=actor, now=now, locale=locale, detail=detail)
+
+
+def submitted_forms(session: Session, case_ids: Iterable[int]) -> dict[int, set[str]]:
+    """Form steps with a "submitted" event, per case."""
+    ids = list(case_ids)
+    out: dict[int, set[str]] = {i: set() for i in ids}
+    if not ids:
+        return out
+    for case_id, step_id in session.execute(select(CaseEvent.case_id, CaseEvent.step_id).where(
+            CaseEvent.case_id.in_(ids), CaseEvent.event == "submitted")):
+        if step_id:
+            out[case_id].add(step_id)
+    return out

@@ -1,5 +1,5 @@
 """Document step: the official paper form, printed from the case's answers
-(``engine.documents`` renders it)."""
+(``engine.steps.document.render`` renders it)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class Params(StepSpec):
         return [(("template",), self.template)]
 
     def check(self, workflow: WorkflowSpec) -> Iterable[tuple[Loc, str]]:
-        from engine.documents import template_problems
+        from engine.steps.document.render import template_problems
 
         return template_problems(workflow, workflow.index(self.id),
                                  workflow.asset(self.template))

@@ -6,16 +6,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from engine.fields import FieldSpec, field_references
-from engine.localtime import TZ
-from engine.spec import I18nText, Loc, SpecModel, StepSpec
+from engine.localtime import TZ, WEEKDAYS
+from engine.spec import I18nText, Loc, SpecModel, StepSpec, WorkflowSpec
+
+if TYPE_CHECKING:
+    from engine.runtime import Context
 
 _RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class OneOff(SpecModel):
@@ -97,7 +99,15 @@ class Params(StepSpec):
         """The field whose value is the person's email (for the per-person limit)."""
         return next((f.id for f in self.fields if f.type == "email"), None)
 
-    def check(self, workflow: Any) -> Iterable[tuple[Loc, str]]:
+    def on_event(self, ctx: Context, event: str, *, source_step: str | None,
+                 detail: Mapping[str, Any]) -> None:
+        """A place this step gave back goes to the first person waiting for its slot."""
+        if source_step == self.id and event in ("cancelled", "rescheduled", "hold_expired"):
+            from engine.steps.booking import waitlist
+
+            waitlist.on_place_freed(ctx, self, event, detail)
+
+    def check(self, workflow: WorkflowSpec) -> Iterable[tuple[Loc, str]]:
         out: list[tuple[Loc, str]] = []
         if self.per_person_limit and self.email_field() is None:
             out.append((("per_person_limit",), "a per-person limit needs an email field "

@@ -1,5 +1,5 @@
 """Form step: a questionnaire or application form, prefilled from earlier steps, kept as a
-draft until submitted and editable until a deadline (``engine.forms`` does the work)."""
+draft until submitted and editable until a deadline (``engine.steps.form.forms`` does the work)."""
 
 from __future__ import annotations
 
