@@ -119,8 +119,9 @@ def main() -> None:
         from bench import schema
         from engine.models import Message
         from engine.steps.notify import mailer
-        from web import create_app, tasks_mail
+        from web import create_app
         from web.extensions import db
+        from web.steps.notify import tasks as tasks_mail
 
         app = create_app({"TESTING": True, **settings})
         with app.app_context():

@@ -21,8 +21,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
+from engine.database import DbSession
 from engine.models import WorkflowVersion
 from engine.spec import (
     I18nText,
@@ -367,7 +367,7 @@ class Catalog:
     def __iter__(self) -> Any:
         return iter(self.specs.values())
 
-    def for_case(self, session: Session, workflow_id: str, version: str) -> WorkflowSpec:
+    def for_case(self, session: DbSession, workflow_id: str, version: str) -> WorkflowSpec:
         """The spec a case was started with, even if the file has changed since."""
         live = self.specs.get(workflow_id)
         if live is not None and live.version == version:

@@ -15,6 +15,9 @@ from sqlalchemy.sql import Executable
 from engine.models.base import Base
 
 _M = TypeVar("_M", bound=Base)
+# What engine functions take as a session: a plain one (tests, scripts, the benchmarks) or
+# the web layer's scoped one, which stands for the session of the current app context.
+DbSession = Session | scoped_session[Any]
 
 # A pooled PostgreSQL connection idle for longer than this is tested before use.
 PING_IDLE_SECONDS = 10.0
@@ -46,7 +49,7 @@ def configure(engine: Engine, *, ping_idle_seconds: float = PING_IDLE_SECONDS) -
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def read_first(session: Session | scoped_session[Session], statement: Executable,
+def read_first(session: DbSession, statement: Executable,
                params: dict[str, Any]) -> Row[Any] | None:
     """The first row of a read that decides nothing by itself (a later conditional write
     does), taken without opening the session's transaction where that saves round trips.
@@ -72,7 +75,7 @@ def read_first(session: Session | scoped_session[Session], statement: Executable
 INSERTED = "inserted_now"
 
 
-def insert_now(session: Session | scoped_session[Session], model: type[_M],
+def insert_now(session: DbSession, model: type[_M],
                values: dict[str, Any]) -> _M:
     """INSERT one row of ``model`` now and return it as a persistent object of the session,
     as if it had been loaded: one statement, without the unit of work's flush (which costs
@@ -96,7 +99,7 @@ def insert_now(session: Session | scoped_session[Session], model: type[_M],
     return obj
 
 
-def inserted_here(session: Session | scoped_session[Session], obj: Any) -> bool:
+def inserted_here(session: DbSession, obj: Any) -> bool:
     """Whether ``insert_now`` added ``obj`` in the current transaction: no other
     transaction can see its row yet."""
     return any(o is obj for o in _current(session).info.get(INSERTED, ()))
@@ -112,7 +115,7 @@ def _insert_returning(table: Any) -> Any:
 PENDING = "pending_rows"
 
 
-def insert_later(session: Session | scoped_session[Session], table: Table,
+def insert_later(session: DbSession, table: Table,
                  values: dict[str, Any], *, owner: Any = None,
                  collection: str | None = None) -> None:
     """Add a row of an append-only table (a case event, a link token: inserted, never
@@ -134,7 +137,7 @@ def insert_later(session: Session | scoped_session[Session], table: Table,
         current.info.setdefault(PENDING, []).append(item)
 
 
-def write_pending(session: Session | scoped_session[Session]) -> None:
+def write_pending(session: DbSession) -> None:
     """Write the rows ``insert_later`` holds (one INSERT per table); nothing if none."""
     current = _current(session)
     items = current.info.pop(PENDING, None)
@@ -142,17 +145,17 @@ def write_pending(session: Session | scoped_session[Session]) -> None:
         _write(current, items)
 
 
-def held(session: Session | scoped_session[Session]) -> int:
+def held(session: DbSession) -> int:
     """How many rows are held for later: a mark for ``drop_held``."""
     return len(_current(session).info.get(PENDING, ()))
 
 
-def drop_held(session: Session | scoped_session[Session], mark: int) -> None:
+def drop_held(session: DbSession, mark: int) -> None:
     """Forget the rows held since ``held`` returned ``mark`` (work abandoned halfway)."""
     del _current(session).info.get(PENDING, [])[mark:]
 
 
-def savepoint(session: Session | scoped_session[Session]) -> SessionTransaction:
+def savepoint(session: DbSession) -> SessionTransaction:
     """``session.begin_nested()`` once the rows held for later are written: written inside,
     a rollback of the savepoint would take rows of the enclosing transaction with it."""
     write_pending(session)
@@ -179,7 +182,7 @@ def _expire(session: Session, owner: Any, collection: str | None) -> None:
         session.expire(owner, [collection])
 
 
-def _current(session: Session | scoped_session[Session]) -> Session:
+def _current(session: DbSession) -> Session:
     return session() if isinstance(session, scoped_session) else session
 
 

@@ -7,16 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
 
 from engine.catalog import Catalog
+from engine.database import DbSession
 from engine.errors import Invalid, NotFound
 from engine.models import Case, Poster
 
 ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no look-alikes: read out or typed from paper
 
 
-def create(session: Session, catalog: Catalog, *, workflow_id: str, label: str, actor: str,
+def create(session: DbSession, catalog: Catalog, *, workflow_id: str, label: str, actor: str,
            now: datetime) -> Poster:
     label = " ".join(label.split())
     fields = {}
@@ -35,7 +35,7 @@ def create(session: Session, catalog: Catalog, *, workflow_id: str, label: str, 
     return poster
 
 
-def scan(session: Session, code: str) -> Poster:
+def scan(session: DbSession, code: str) -> Poster:
     """Count one scan (a single UPDATE, so concurrent scans are all counted)."""
     poster = session.scalar(select(Poster).where(Poster.code == code.strip().lower(),
                                                  Poster.active.is_(True)))
@@ -53,7 +53,7 @@ class PosterStats:
     cases: int
 
 
-def stats(session: Session, workflow_ids: list[str] | None = None) -> list[PosterStats]:
+def stats(session: DbSession, workflow_ids: list[str] | None = None) -> list[PosterStats]:
     """Every poster with the number of cases it started, newest first."""
     started = (select(Case.poster_id, func.count().label("n")).where(Case.poster_id.is_not(None))
                .group_by(Case.poster_id).subquery())

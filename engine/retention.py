@@ -10,16 +10,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
 
 from engine import runtime
 from engine.catalog import Catalog
+from engine.database import DbSession
 from engine.models import Booking, Case, Message, Token
 
 ENDED = ("completed", "cancelled", "expired")
 
 
-def due(session: Session, catalog: Catalog, *, now: datetime, limit: int = 500) -> list[Case]:
+def due(session: DbSession, catalog: Catalog, *, now: datetime, limit: int = 500) -> list[Case]:
     """Ended, not yet erased cases whose workflow's retention period has passed."""
     out: list[Case] = []
     for spec in catalog:
@@ -31,7 +31,7 @@ def due(session: Session, catalog: Catalog, *, now: datetime, limit: int = 500) 
     return out
 
 
-def erase(session: Session, case: Case, *, actor: str, now: datetime) -> None:
+def erase(session: DbSession, case: Case, *, actor: str, now: datetime) -> None:
     """Remove the personal data of one case and record that it was done."""
     case.data = {}
     case.erased_at = now
@@ -44,7 +44,7 @@ def erase(session: Session, case: Case, *, actor: str, now: datetime) -> None:
     session.flush()
 
 
-def run(session: Session, catalog: Catalog, *, now: datetime, actor: str = "system") -> int:
+def run(session: DbSession, catalog: Catalog, *, now: datetime, actor: str = "system") -> int:
     cases = due(session, catalog, now=now)
     for case in cases:
         erase(session, case, actor=actor, now=now)

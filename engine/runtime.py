@@ -13,9 +13,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session
-
 from engine import database
+from engine.database import DbSession
 from engine.errors import InvalidTransition
 from engine.models import Case, CaseEvent
 from engine.spec import WorkflowSpec
@@ -70,7 +69,7 @@ class Env:
     absolute URL for a case, issuing a fresh token) reach the steps' reactions; the web layer
     builds one per request or task (``web.context.env``)."""
 
-    session: Session
+    session: DbSession
     catalog: Catalog
     now: datetime
     actor: str = "citizen"
@@ -91,7 +90,7 @@ class Env:
 class Context:
     """An ``Env`` bound to one case (``Env.ctx``): what a step's ``on_event`` gets."""
 
-    session: Session
+    session: DbSession
     case: Case
     spec: WorkflowSpec
     actor: str
@@ -110,7 +109,7 @@ def new_reference() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(8))
 
 
-def start_case(session: Session, spec: WorkflowSpec, *, actor: str, now: datetime,
+def start_case(session: DbSession, spec: WorkflowSpec, *, actor: str, now: datetime,
                locale: str = "ja", parent: Case | None = None,
                detail: Mapping[str, Any] | None = None,
                data: Mapping[str, Any] | None = None, reference: str | None = None) -> Case:
@@ -146,7 +145,7 @@ def apply(ctx: Context, event: str, *, step: str | None,
     dispatch(ctx, event, step=step, detail=detail or {})
 
 
-def record(session: Session, case: Case, event: str, *, step: str | None, actor: str,
+def record(session: DbSession, case: Case, event: str, *, step: str | None, actor: str,
            now: datetime, detail: Mapping[str, Any] | None = None) -> None:
     """Append an event that never changes the state (``RECORD_EVENTS``) without a Context:
     no step reacts to these (e.g. ``erased`` from the retention job)."""
@@ -155,7 +154,7 @@ def record(session: Session, case: Case, event: str, *, step: str | None, actor:
     _append(session, case, step, event, actor, now, detail)
 
 
-def set_step_data(session: Session, case: Case, step: str, values: Mapping[str, Any], *,
+def set_step_data(session: DbSession, case: Case, step: str, values: Mapping[str, Any], *,
                   merge: bool = False) -> None:
     """Replace (or merge into) the answers a step holds. Callers record the event.
 
@@ -177,7 +176,7 @@ def dispatch(ctx: Context, event: str, *, step: str | None, detail: Mapping[str,
         spec_step.on_event(ctx, event, source_step=step, detail=detail)
 
 
-def _append(session: Session, case: Case, step: str | None, event: str, actor: str,
+def _append(session: DbSession, case: Case, step: str | None, event: str, actor: str,
             now: datetime, detail: Mapping[str, Any] | None) -> None:
     """The event row is written with the transaction's others in one INSERT (before its
     next statement or at commit, see ``database.insert_later``): events are never updated."""

@@ -10,8 +10,8 @@ from datetime import datetime
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
+from engine.database import DbSession
 from engine.errors import Conflict, Invalid
 from engine.models import ApiToken, StaffUser
 from engine.models.staff import ROLES
@@ -22,7 +22,7 @@ _DUMMY_HASH = _hasher.hash("not a password of anyone")
 MIN_PASSWORD = 12
 
 
-def create(session: Session, email: str, *, role: str, password: str, name: str = "",
+def create(session: DbSession, email: str, *, role: str, password: str, name: str = "",
            workflows: Iterable[str] = (), counters: Iterable[str] = (),
            now: datetime) -> StaffUser:
     email = email.strip().lower()
@@ -44,7 +44,7 @@ def create(session: Session, email: str, *, role: str, password: str, name: str 
     return user
 
 
-def authenticate(session: Session, email: str, password: str, *,
+def authenticate(session: DbSession, email: str, password: str, *,
                  now: datetime) -> StaffUser | None:
     user = session.scalar(select(StaffUser).where(
         func.lower(StaffUser.email) == email.strip().lower()))
@@ -61,7 +61,7 @@ def authenticate(session: Session, email: str, password: str, *,
     return user
 
 
-def set_password(session: Session, user: StaffUser, password: str) -> None:
+def set_password(session: DbSession, user: StaffUser, password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise Invalid(fields={"password": "too_short"})
     user.password_hash = _hasher.hash(password)
@@ -72,7 +72,7 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_api_token(session: Session, user: StaffUser, *, name: str = "",
+def issue_api_token(session: DbSession, user: StaffUser, *, name: str = "",
                     now: datetime) -> str:
     """A new bearer token; only its hash is stored, so this is the one time it is shown."""
     token = "mdg_" + secrets.token_urlsafe(32)
@@ -82,7 +82,7 @@ def issue_api_token(session: Session, user: StaffUser, *, name: str = "",
     return token
 
 
-def user_for_api_token(session: Session, token: str, *, now: datetime) -> StaffUser | None:
+def user_for_api_token(session: DbSession, token: str, *, now: datetime) -> StaffUser | None:
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
     if row is None or row.revoked_at is not None or not row.staff.active:
         return None
@@ -90,7 +90,7 @@ def user_for_api_token(session: Session, token: str, *, now: datetime) -> StaffU
     return row.staff
 
 
-def revoke_api_token(session: Session, user: StaffUser, prefix: str, *, now: datetime) -> int:
+def revoke_api_token(session: DbSession, user: StaffUser, prefix: str, *, now: datetime) -> int:
     rows = session.scalars(select(ApiToken).where(
         ApiToken.staff_id == user.id, ApiToken.prefix.startswith(prefix),
         ApiToken.revoked_at.is_(None))).all()

@@ -22,9 +22,9 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
 from engine import database
+from engine.database import DbSession
 from engine.errors import EngineError, Gone, NotFound
 from engine.models import Case, Token
 
@@ -88,7 +88,7 @@ def check_tag(key: bytes, purpose: str, text: str) -> str | None:
     return token if hmac.compare_digest(tag, _tag(key, purpose, body)) else None
 
 
-def issue(session: Session, case: Case, purpose: str, *, key: bytes, now: datetime,
+def issue(session: DbSession, case: Case, purpose: str, *, key: bytes, now: datetime,
           ttl: timedelta | None = None) -> str:
     token = make(key, purpose)
     # Written later: a booking issues several links, which go out in one INSERT (a lookup
@@ -102,7 +102,7 @@ def issue(session: Session, case: Case, purpose: str, *, key: bytes, now: dateti
 _TOKENS = Token.metadata.tables["token"]
 
 
-def resolve(session: Session, text: str, purpose: str, *, key: bytes, now: datetime) -> Token:
+def resolve(session: DbSession, text: str, purpose: str, *, key: bytes, now: datetime) -> Token:
     """The live token row for ``text``. Raises Forged (bad tag: no lookup was made), NotFound,
     or Gone (expired or revoked)."""
     token = check_tag(key, purpose, text)
@@ -116,7 +116,7 @@ def resolve(session: Session, text: str, purpose: str, *, key: bytes, now: datet
     return row
 
 
-def resolve_any(session: Session, text: str, purposes: Iterable[str], *, key: bytes,
+def resolve_any(session: DbSession, text: str, purposes: Iterable[str], *, key: bytes,
                 now: datetime) -> Token:
     """Like ``resolve`` for a link that may carry any of ``purposes`` (a case token or a
     step's own): the tag tells which, so there is still one lookup at most."""
@@ -126,7 +126,7 @@ def resolve_any(session: Session, text: str, purposes: Iterable[str], *, key: by
     raise Forged()
 
 
-def revoke(session: Session, case: Case, purpose: str, *, now: datetime) -> int:
+def revoke(session: DbSession, case: Case, purpose: str, *, now: datetime) -> int:
     result = session.execute(update(Token).where(
         Token.case_id == case.id, Token.purpose == purpose, Token.revoked_at.is_(None),
     ).values(revoked_at=now))

@@ -8,8 +8,8 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
+from engine.database import DbSession
 from engine.models import WorkflowVersion
 from engine.models.base import utcnow
 from engine.spec import WorkflowSpec
@@ -17,7 +17,7 @@ from engine.spec import WorkflowSpec
 _recorded: WeakKeyDictionary[Any, set[tuple[str, str]]] = WeakKeyDictionary()
 
 
-def record_version(session: Session, spec: WorkflowSpec) -> None:
+def record_version(session: DbSession, spec: WorkflowSpec) -> None:
     """Store the source of ``spec`` (once), so a case started with it can be served by this
     version after the file changes. The first cases of a new version often arrive together
     (an announcement), so this is an insert that ignores the row another one wrote."""

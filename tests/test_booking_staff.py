@@ -114,7 +114,7 @@ def test_staff_of_another_workflow_cannot_touch_slots(app: Flask, make_staff: An
 
 
 def test_sweep_task_reclaims_expired_holds(app: Flask, client: Any) -> None:
-    from web.steps.booking_staff import sweep
+    from web.steps.booking.staff import sweep
 
     a = day_slots(app, date(2026, 12, 10))[0]
     client.post("/book/boshi-techo/hold", data={"slot_id": a})
@@ -125,7 +125,7 @@ def test_sweep_task_reclaims_expired_holds(app: Flask, client: Any) -> None:
 
 
 def test_demo_hook_generates_a_year_of_slots(app: Flask) -> None:
-    from web.steps.booking_staff import generate_year
+    from web.steps.booking.staff import generate_year
 
     with app.test_request_context():
         generate_year()

@@ -207,7 +207,7 @@ def test_a_web_process_sends_the_ids_of_its_requests_together(
     import redis
 
     from tests.services import need_redis
-    from web import tasks_mail
+    from web.steps.notify import tasks as tasks_mail
 
     url = need_redis()
     broker = redis.Redis.from_url(url)

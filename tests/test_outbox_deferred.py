@@ -31,8 +31,8 @@ from tests.outbox_support import (
     messages,
     write_workflow,
 )
-from web import tasks_mail
 from web.extensions import db
+from web.steps.notify import tasks as tasks_mail
 
 
 class Recorder:

@@ -115,7 +115,7 @@ def test_a_template_that_breaks_at_run_time_fails_the_email_not_the_booking(
 
 
 def test_reminder_is_sent_once_in_its_window_and_never_for_cancelled(mailapp: Flask) -> None:
-    from web import tasks_mail
+    from web.steps.notify import tasks as tasks_mail
 
     kept = book(mailapp, workflow="mailtest", answers={"name": "A", "email": "a@example.jp"})
     gone = book(mailapp, workflow="mailtest", answers={"name": "B", "email": "b@example.jp"})
@@ -197,7 +197,7 @@ def test_flagship_reschedule_then_reminder_for_the_new_time(app: Flask) -> None:
     from datetime import date
 
     from tests.outbox_support import a_slot
-    from web import tasks_mail
+    from web.steps.notify import tasks as tasks_mail
 
     case_id = book(app)
     booking_id = booking_of(app, case_id).id

@@ -16,7 +16,7 @@ from engine import database
 from engine.catalog import Catalog
 from engine.localtime import TZ
 from engine.spec import SpecError
-from web import config, errors, i18n, limits, security
+from web import config, errors, i18n, limits, parts, security
 from web.extensions import babel, csrf, db, login_manager, migrate
 
 
@@ -55,13 +55,19 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     security.init_app(app)
 
-    from web import api, auth, housekeeping, mail, posters, public, staff, tasks  # noqa: F401
-    from web.steps import BLUEPRINTS
+    from web import api, auth, case, housekeeping, posters, public, staff, steps, tasks
 
-    for blueprint in (public.bp, auth.bp, staff.bp, api.bp, mail.bp, posters.bp, *BLUEPRINTS):
-        app.register_blueprint(blueprint)
+    parts.init_app(app)
+    app.register_blueprint(public.bp)
+    app.register_blueprint(auth.bp)
+    staff.init_app(app)
+    posters.init_app(app)
+    steps.init_app(app)  # each step type's blueprint, pages and API calls
+    app.register_blueprint(case.bp)
+    app.register_blueprint(api.bp)  # after the step types have added their calls to it
     api.spec.register(app)
-    tasks.celery_init_app(app)
+    housekeeping.init_app(app)
+    tasks.celery_init_app(app)  # after every part has added its periodic jobs
 
     from web import cli
     cli.init_app(app)

@@ -12,7 +12,7 @@ from werkzeug.routing import BuildError
 
 from engine.models import Booking, Case, CaseEvent
 from engine.spec import WorkflowSpec
-from web import links
+from web import links, parts
 from web.context import catalog, resolve
 from web.extensions import db
 
@@ -28,7 +28,7 @@ def step_status(events: list[CaseEvent], step_id: str) -> str | None:
 
 
 def endpoint_exists(kind: str) -> bool:
-    lk = links.KINDS.get(kind)
+    lk = parts.of().link_kinds.get(kind)
     endpoint = lk.endpoint if lk else links.FORM_ENDPOINT
     return endpoint in current_app.view_functions
 

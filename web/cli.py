@@ -16,6 +16,7 @@ from engine.catalog import Catalog
 from engine.errors import EngineError
 from engine.models import StaffUser
 from engine.spec import SpecError
+from web import parts
 from web.context import now
 from web.extensions import db
 
@@ -23,10 +24,6 @@ from web.extensions import db
 # runs even when the app itself refuses to start because a workflow is broken.
 workflows_cli = click.Group("workflows", help="Check and list workflow files.")
 staff_cli = AppGroup("staff", help="Manage staff accounts and API tokens.")
-
-# Functions run by `flask demo` after the demo account exists (e.g. generating slots).
-DEMO_HOOKS: list = []
-
 
 @workflows_cli.command("check")
 @click.argument("paths", nargs=-1, type=click.Path())
@@ -128,7 +125,7 @@ def demo(email: str) -> None:
         password_file.parent.mkdir(parents=True, exist_ok=True)
         password_file.write_text(password)
         password_file.chmod(0o600)
-    for hook in DEMO_HOOKS:
+    for hook in parts.of().demo_hooks:
         hook()
     db.session.commit()
     base = current_app.config["BASE_URL"]
@@ -145,10 +142,9 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(staff_cli)
     app.cli.add_command(demo)
     app.cli.add_command(i18n_missing)
-    import web.demo  # noqa: F401  (registers the demo day in DEMO_HOOKS)
-    from web.housekeeping import retention_cli
+    from web.demo import demo_day
 
-    app.cli.add_command(retention_cli)
+    parts.of(app).demo_hooks.append(demo_day)  # after the step types' (slots first)
 
 
 @click.command("i18n-missing")

@@ -9,7 +9,7 @@ from typing import Any
 from flask import current_app, request, url_for
 from flask_login import current_user
 
-from engine import runtime, tokens
+from engine import tokens
 from engine.catalog import Catalog
 from engine.models import Token
 from web.extensions import db
@@ -49,15 +49,6 @@ def actor() -> str:
     if current_user and current_user.is_authenticated:
         return str(current_user.actor)
     return "citizen"
-
-
-def env(who: str | None = None) -> runtime.Env:
-    """The engine's environment for this request or task (the one place it is built): the
-    session, the catalog, the app's clock, the acting person (``who`` for the system), the
-    settings and the links a step's reaction may put in an email."""
-    from web.links import link
-
-    return runtime.Env(db.session, catalog(), now(), who or actor(), current_app.config, link)
 
 
 def external_url(endpoint: str, **values: Any) -> str:

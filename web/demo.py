@@ -26,8 +26,8 @@ from engine.steps.booking import bookings, places
 from engine.steps.booking.spec import Params
 from engine.steps.checkin import scan as checkin
 from engine.steps.form import forms
-from web.cli import DEMO_HOOKS
-from web.context import catalog, env, now, token_key
+from web.context import catalog, now, token_key
+from web.environment import env
 from web.extensions import db
 
 TZ = ZoneInfo("Asia/Tokyo")
@@ -182,5 +182,3 @@ def demo_day() -> None:
         if "kesseki-todoke" in catalog().specs:
             absence_notices(staff.actor)
 
-
-DEMO_HOOKS.append(demo_day)

@@ -6,12 +6,13 @@ from __future__ import annotations
 import click
 import structlog
 from celery import shared_task
+from flask import Flask
 from flask.cli import with_appcontext
 
 from engine import retention
+from web import parts
 from web.context import catalog, now
 from web.extensions import db
-from web.tasks import BEAT_SCHEDULE
 
 log = structlog.get_logger()
 
@@ -24,8 +25,10 @@ def erase_expired() -> int:
     return count
 
 
-BEAT_SCHEDULE["erase-expired-personal-data"] = {"task": "housekeeping.erase_expired",
-                                                "schedule": 24 * 3600}
+def init_app(app: Flask) -> None:
+    parts.of(app).beat["erase-expired-personal-data"] = {
+        "task": "housekeeping.erase_expired", "schedule": 24 * 3600}
+    app.cli.add_command(retention_cli)
 
 
 @click.group("retention", help="Erase personal data past each workflow's retention period.")

@@ -1,42 +1,28 @@
 """Absolute, tokenised links a citizen receives (emails, API responses, QR codes).
 
-Each kind of link names a token purpose and the endpoint that serves it; parts of the web
-layer register theirs. Building a link issues a fresh token (only its hash is stored), so a
+Each kind of link names a token purpose and the endpoint that serves it; the step types add
+theirs (``web.parts``). Building a link issues a fresh token (only its hash is stored), so a
 link can be built in an email task as well as in a request. A form step's id is also a kind:
 it links to that step's form."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
-
 from engine import tokens
 from engine.models import Case
+from web import parts
 from web.context import catalog, external_url, now, token_key
 from web.extensions import db
+from web.parts import LinkKind
 
-
-@dataclass(frozen=True)
-class LinkKind:
-    purpose: str
-    endpoint: str
-    ttl: timedelta | None = None
-
-
-KINDS: dict[str, LinkKind] = {}
 # Endpoint for a form step's link; its purpose is "form:<step id>".
 FORM_ENDPOINT = "form.fill"
-
-
-def register(kind: str, *, purpose: str, endpoint: str, ttl: timedelta | None = None) -> None:
-    KINDS[kind] = LinkKind(purpose, endpoint, ttl)
 
 
 def link(case: Case, kind: str, issued: dict[str, str] | None = None) -> str:
     """An absolute URL of ``kind`` for ``case``, with a new token in its path. With
     ``issued`` (purpose -> token), kinds of the same purpose share one token (a ticket page
     and its QR image)."""
-    spec_kind = KINDS.get(kind)
+    spec_kind = parts.of().link_kinds.get(kind)
     if spec_kind is None:
         spec = catalog().for_case(db.session, case.workflow_id, case.workflow_version)
         if kind not in {s.id for s in spec.steps if s.type == "form"}:

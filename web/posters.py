@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
+    Flask,
     Response,
     abort,
     flash,
@@ -23,14 +24,18 @@ from flask_login import current_user, login_required
 from engine import posters
 from engine.models import Poster
 from engine.steps.checkin.tickets import png, svg
-from web import messages, staff
+from web import messages, parts
 from web.context import actor, api_request, catalog, external_url, now
 from web.extensions import db
 from web.public import entry_url
 
 bp = Blueprint("posters", __name__)
-staff.NAV.append(("posters.index", _l("Posters")))
 messages.register({"unknown_poster": _l("This QR code is no longer in use.")})
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+    parts.of(app).menu_entry(30, "posters.index", _l("Posters"))
 
 
 @bp.before_app_request

@@ -1,4 +1,5 @@
-"""The staff area: the live workflows, and the navigation other parts add their pages to."""
+"""The staff area: the live workflows, a case's staff page (with the panels the step types
+add) and the navigation other parts add their pages to (``web.parts``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import date, datetime
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, Flask, abort, render_template
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -15,19 +16,20 @@ from sqlalchemy import func, select
 
 from engine.fields import to_wareki
 from engine.models import Case, CaseEvent
+from web import parts
 from web.context import catalog
 from web.extensions import db
 from web.i18n import current_locale, local
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
-# (endpoint, label) of staff pages, in menu order; parts of the app append theirs.
-NAV: list[tuple[str, Any]] = [("staff.index", _l("Workflows"))]
-# Templates included on a case's staff page (each gets ``case`` and ``spec``), in order;
-# parts of the app append theirs (messages, documents, check-in ...).
-CASE_PANELS: list[str] = []
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+    parts.of(app).menu_entry(0, "staff.index", _l("Workflows"))
 
 
 def admin_required(view: F) -> F:
@@ -42,7 +44,7 @@ def admin_required(view: F) -> F:
 
 @bp.app_context_processor
 def staff_nav() -> dict[str, object]:
-    return {"staff_nav": NAV}
+    return {"staff_nav": parts.of().nav}
 
 
 @bp.app_template_filter("answer")
@@ -100,4 +102,4 @@ def case(case_id: int) -> str:
     events = db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id)
                                 .order_by(CaseEvent.id)).all()
     return render_template("staff/case.html", case=case, spec=spec, events=events,
-                           panels=CASE_PANELS)
+                           panels=parts.of().case_panels)

@@ -7,15 +7,11 @@ the work; tasks are acknowledged late, so a killed worker's task is delivered ag
 
 from __future__ import annotations
 
-from typing import Any
-
 from celery import Celery, Task
 from flask import Flask, current_app, has_app_context
 
 from engine.localtime import TZ
-
-# Periodic jobs contributed by parts of the app: name -> {"task": ..., "schedule": seconds}.
-BEAT_SCHEDULE: dict[str, dict[str, Any]] = {}
+from web import parts
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -24,7 +20,8 @@ def celery_init_app(app: Flask) -> Celery:
             # Run in-process (eagerly), a task belongs to the app that queued it, not to the
             # last one created in this process (tests make several); it gets a context of
             # its own, so its session is not the caller's. A worker has just this app.
-            target = current_app._get_current_object() if has_app_context() else app
+            target: Flask = (current_app._get_current_object()  # type: ignore[attr-defined]
+                             if has_app_context() else app)
             with target.app_context():
                 return self.run(*args, **kwargs)
 
@@ -43,7 +40,7 @@ def celery_init_app(app: Flask) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": 600},
         timezone=TZ.key,
-        beat_schedule=dict(BEAT_SCHEDULE),
+        beat_schedule=dict(parts.of(app).beat),
         **app.config.get("CELERY", {}),
     )
     celery_app.set_default()

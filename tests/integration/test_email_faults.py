@@ -129,7 +129,7 @@ def test_redis_killed_with_tasks_queued_loses_no_email(stack: Stack) -> None:
 
 
 def test_the_same_message_dispatched_many_times_is_sent_once(stack: Stack) -> None:
-    from web import tasks_mail
+    from web.steps.notify import tasks as tasks_mail
 
     stack.sink.handler.stall.set()  # keep the first delivery in flight while others arrive
     stack.worker()

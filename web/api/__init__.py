@@ -106,6 +106,3 @@ def workflows() -> WorkflowList:
 def openapi() -> Response:
     """The OpenAPI 3.1 document of this API."""
     return jsonify(spec.spec)
-from web.api import booking as _booking  # noqa: E402,F401
-from web.api import checkin as _checkin  # noqa: E402,F401
-from web.api import forms as _forms  # noqa: E402,F401

@@ -1,21 +1,18 @@
-"""One blueprint per step type: the citizen- and staff-facing pages of that step.
-Adding a step type's pages is one module and one line here."""
+"""The web side of each step type, one package each (``web/steps/<type>/``): its blueprint,
+citizen and staff pages, JSON API calls and templates. Each package's ``init_app`` registers
+its blueprint and what it adds to the app (``web.parts``). Adding a step type's web side is
+one package and one line here."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Flask
 
-BLUEPRINTS: list[Blueprint] = []
+from web.steps import booking, checkin, document, form, notify
 
-from web.steps import checkin as _checkin  # noqa: E402
+# In the order of their panels on a case's staff page.
+PACKAGES = (checkin, document, form, booking, notify)
 
-BLUEPRINTS.append(_checkin.bp)
-from web.steps import document as _document  # noqa: E402
-from web.steps import form as _form  # noqa: E402
 
-BLUEPRINTS.extend([_form.bp, _document.bp])
-
-from web import case as _case  # noqa: E402
-from web.steps import booking as _booking  # noqa: E402
-
-BLUEPRINTS += [_booking.bp, _case.bp]
+def init_app(app: Flask) -> None:
+    for package in PACKAGES:
+        package.init_app(app)

@@ -25,10 +25,10 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Row, and_, bindparam, exists, func, literal, or_, select, text, update
-from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from engine import database, localtime, runtime
+from engine.database import DbSession
 from engine.errors import Conflict, Gone, Invalid, NotFound
 from engine.fields import validate_answers
 from engine.models import Booking, Case, IdempotencyKey, Slot, WaitlistEntry
@@ -160,7 +160,7 @@ def _full(env: Env, slot_id: int, *, to_waitlist: bool = False) -> Conflict:
 
 # --- status changes -------------------------------------------------------------------------
 
-def transition(session: Session, booking: Booking, event: str, **values: Any) -> bool:
+def transition(session: DbSession, booking: Booking, event: str, **values: Any) -> bool:
     """Move ``booking`` by ``TRANSITIONS`` with one conditional UPDATE guarded by the status
     (and slot) it has here; False if another request moved it first. An event the table
     does not allow from its status raises ``InvalidTransition`` and writes nothing."""
@@ -177,7 +177,7 @@ def transition(session: Session, booking: Booking, event: str, **values: Any) ->
     return True
 
 
-def _move(session: Session, booking: Booking, event: str, **values: Any) -> None:
+def _move(session: DbSession, booking: Booking, event: str, **values: Any) -> None:
     if not transition(session, booking, event, **values):
         raise Conflict("booking_changed")  # another request moved it first
 
@@ -194,7 +194,7 @@ def _where(step: Params, slot: Slot | Row[Any], reference: str) -> dict[str, Any
             "slot_id": slot.id, "reference": reference}
 
 
-def _store(session: Session, case: Case, step: Params, slot: Slot | Row[Any],
+def _store(session: DbSession, case: Case, step: Params, slot: Slot | Row[Any],
            values: Mapping[str, Any] | None = None) -> None:
     """Store the answers (or, without ``values``, only a new slot) for other steps to read."""
     where = _where(step, slot, case.reference)
@@ -410,12 +410,12 @@ def step_of_slot(env: Env, slot: Slot) -> tuple[WorkflowSpec | None, Params | No
 
 # --- idempotency ----------------------------------------------------------------------------
 
-def replayed(session: Session, scope: str, key: str) -> IdempotencyKey | None:
+def replayed(session: DbSession, scope: str, key: str) -> IdempotencyKey | None:
     return session.scalar(select(IdempotencyKey).where(IdempotencyKey.scope == scope,
                                                        IdempotencyKey.key == key))
 
 
-def claim(session: Session, scope: str, key: str, *, now: datetime) -> IdempotencyKey:
+def claim(session: DbSession, scope: str, key: str, *, now: datetime) -> IdempotencyKey:
     """Record the key first in the transaction: a concurrent duplicate blocks on the unique
     index until this commits and then fails with IntegrityError (the caller replays)."""
     row = IdempotencyKey(scope=scope, key=key, created_at=now, response={})
@@ -424,7 +424,7 @@ def claim(session: Session, scope: str, key: str, *, now: datetime) -> Idempoten
     return row
 
 
-def places_leak(session: Session) -> list[tuple[int, int, int]]:
+def places_leak(session: DbSession) -> list[tuple[int, int, int]]:
     """Slots whose counter disagrees with their bookings: (slot id, booked, rows). Empty
     when everything is right; used by tests and the benchmark."""
     from engine.models.booking import PLACE_STATUSES

@@ -22,8 +22,8 @@ from functools import cache
 
 from icalendar import Calendar, Event, Timezone
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
+from engine.database import DbSession
 from engine.localtime import TZ
 from engine.models import Booking, Case, Slot
 from engine.models.booking import CalendarFeed
@@ -80,7 +80,7 @@ def booking_ics(spec: WorkflowSpec, step: StepSpec, booking: Booking, case: Case
     return cal.to_ical()
 
 
-def counter_feed(session: Session, catalog: Iterable[WorkflowSpec], counter: str, *,
+def counter_feed(session: DbSession, catalog: Iterable[WorkflowSpec], counter: str, *,
                  now: datetime, locale: str = "ja", name: str | None = None,
                  past_days: int = 30, ahead_days: int = 400) -> bytes:
     """Every booking at ``counter`` from a month ago onwards (cancelled ones as CANCELLED),
@@ -116,7 +116,7 @@ def _feed_hash(secret: str) -> str:
     return hashlib.sha256(f"feed\0{secret}".encode()).hexdigest()
 
 
-def issue_feed(session: Session, counter: str, *, actor: str, now: datetime) -> str:
+def issue_feed(session: DbSession, counter: str, *, actor: str, now: datetime) -> str:
     """A new secret for the counter's feed; the previous one stops working."""
     session.execute(update(CalendarFeed).where(
         CalendarFeed.counter == counter, CalendarFeed.revoked_at.is_(None)).values(revoked_at=now))
@@ -127,7 +127,7 @@ def issue_feed(session: Session, counter: str, *, actor: str, now: datetime) -> 
     return secret
 
 
-def feed_counter(session: Session, secret: str) -> str | None:
+def feed_counter(session: DbSession, secret: str) -> str | None:
     """The counter whose live feed ``secret`` opens, or None."""
     if not secret or len(secret) > 64:
         return None

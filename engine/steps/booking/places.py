@@ -16,9 +16,9 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, update
-from sqlalchemy.orm import Session
 
 from engine import database
+from engine.database import DbSession
 from engine.models import Slot
 
 
@@ -33,7 +33,7 @@ def _take() -> Any:  # built once: every booking runs it
             .values(booked=Slot.booked + 1))
 
 
-def take(session: Session, slot_id: int) -> bool:
+def take(session: DbSession, slot_id: int) -> bool:
     """Take one place; False if the slot is full or closed (nothing changed). What the
     transaction holds pending is written first, so the slot's row lock, taken here, is
     held only from here to the commit."""
@@ -42,7 +42,7 @@ def take(session: Session, slot_id: int) -> bool:
     return _rows(session.connection().execute(_take(), {"slot_id": slot_id})) == 1
 
 
-def give_back(session: Session, slot_id: int, places: int = 1) -> None:
+def give_back(session: DbSession, slot_id: int, places: int = 1) -> None:
     """Return places taken earlier in this or a committed transaction."""
     if places <= 0:
         return
@@ -53,7 +53,7 @@ def give_back(session: Session, slot_id: int, places: int = 1) -> None:
         raise RuntimeError(f"slot {slot_id}: giving back {places} place(s) it does not hold")
 
 
-def resize(session: Session, slot_id: int, capacity: int) -> bool:
+def resize(session: DbSession, slot_id: int, capacity: int) -> bool:
     """Set a slot's capacity; False if more places are already taken than that."""
     result = session.execute(
         update(Slot).where(Slot.id == slot_id, Slot.booked <= capacity)
@@ -61,7 +61,7 @@ def resize(session: Session, slot_id: int, capacity: int) -> bool:
     return _rows(result) == 1
 
 
-def set_closed(session: Session, slot_id: int, closed: bool) -> bool:
+def set_closed(session: DbSession, slot_id: int, closed: bool) -> bool:
     """Close a slot to new bookings (existing ones stay) or open it again."""
     result = session.execute(update(Slot).where(Slot.id == slot_id).values(closed=closed)
                              .execution_options(synchronize_session=False))

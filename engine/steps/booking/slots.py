@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 import jpholiday
 from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
+from engine.database import DbSession
 from engine.localtime import TZ, WEEKDAYS
 from engine.models import Booking, Slot, WaitlistEntry
 from engine.spec import WorkflowSpec
@@ -78,7 +78,7 @@ def _bounds(first: date, last: date) -> tuple[datetime, datetime]:
     return lo, datetime(nxt.year, nxt.month, nxt.day, tzinfo=TZ).astimezone(UTC)
 
 
-def ensure(session: Session, spec: WorkflowSpec, step: Params, first: date, last: date) -> int:
+def ensure(session: DbSession, spec: WorkflowSpec, step: Params, first: date, last: date) -> int:
     """Create the slots of ``first``..``last`` that do not exist yet; returns how many."""
     lo, hi = _bounds(first, last)
     existing = set(session.scalars(select(Slot.starts_at).where(
@@ -104,7 +104,7 @@ def window(step: Params, now: datetime) -> tuple[datetime, datetime]:
             now + timedelta(days=step.book_ahead_days))
 
 
-def ensure_window(session: Session, spec: WorkflowSpec, step: Params, now: datetime) -> int:
+def ensure_window(session: DbSession, spec: WorkflowSpec, step: Params, now: datetime) -> int:
     lo, hi = window(step, now)
     return ensure(session, spec, step, local_date(lo), local_date(hi))
 
@@ -131,7 +131,7 @@ def _stale_holds(now: datetime):  # type: ignore[no-untyped-def]
             .group_by(Booking.slot_id).subquery())
 
 
-def available(session: Session, spec: WorkflowSpec, step: Params, lo: datetime, hi: datetime,
+def available(session: DbSession, spec: WorkflowSpec, step: Params, lo: datetime, hi: datetime,
               *, now: datetime) -> list[Free]:
     """Open slots of the step starting in [lo, hi) and inside the booking window, with places
     left (an expired hold counts as free: its expiry never waits for a job; but not while
@@ -157,7 +157,7 @@ def _is_event(step: Params, start: datetime) -> bool:
     return any(ev.start == start for ev in step.schedule.events)
 
 
-def month(session: Session, spec: WorkflowSpec, step: Params, year: int, month_: int, *,
+def month(session: DbSession, spec: WorkflowSpec, step: Params, year: int, month_: int, *,
           now: datetime) -> dict[date, list[Free]]:
     """A month's open slots by local date (materialising any not generated yet)."""
     first = date(year, month_, 1)
@@ -172,7 +172,7 @@ def month(session: Session, spec: WorkflowSpec, step: Params, year: int, month_:
     return out
 
 
-def nearest(session: Session, spec: WorkflowSpec, step: Params, around: datetime, *,
+def nearest(session: DbSession, spec: WorkflowSpec, step: Params, around: datetime, *,
             now: datetime, limit: int = 3, exclude: Sequence[int] = ()) -> list[Free]:
     """The free slots closest in time to ``around`` (before or after)."""
     span = timedelta(days=21)
@@ -183,7 +183,7 @@ def nearest(session: Session, spec: WorkflowSpec, step: Params, around: datetime
     return sorted(found[:limit], key=lambda f: f.starts_at)
 
 
-def open_near(session: Session, spec: WorkflowSpec, step: Params, around: datetime, *,
+def open_near(session: DbSession, spec: WorkflowSpec, step: Params, around: datetime, *,
               now: datetime, exclude: int, limit: int = 3) -> list[Free]:
     """A cheap version of ``nearest`` for the refusal path of a burst: the slots just before
     and after ``around`` that have a place, from two indexed reads and no slot generation.
@@ -201,7 +201,7 @@ def open_near(session: Session, spec: WorkflowSpec, step: Params, around: dateti
                    for s in found[:limit]), key=lambda f: f.starts_at)
 
 
-def slot_range(session: Session, spec: WorkflowSpec, step: Params, first: date,
+def slot_range(session: DbSession, spec: WorkflowSpec, step: Params, first: date,
                last: date, *, now: datetime) -> list[Free]:
     lo, hi = window(step, now)
     a, b = max(first, local_date(lo)), min(last, local_date(hi))

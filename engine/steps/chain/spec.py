@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
+from engine.database import DbSession
 from engine.models import Case
 from engine.spec import I18nText, Loc, StepSpec, WorkflowSpec
 
@@ -61,7 +61,7 @@ class Params(StepSpec):
                       detail={"child_case": child.id, "workflow": self.workflow})
 
 
-def child_of(session: Session, case: Case, step: Params) -> Case | None:
+def child_of(session: DbSession, case: Case, step: Params) -> Case | None:
     """The case this chain step started from ``case``, if any."""
     return session.scalar(select(Case).where(Case.parent_id == case.id,
                                              Case.workflow_id == step.workflow)

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import joinedload
 
 from engine import runtime
 from engine.catalog import Catalog
+from engine.database import DbSession
 from engine.errors import Conflict, NotFound
 from engine.localtime import day_bounds
 from engine.models import Booking, Case, Slot, StaffUser
@@ -60,7 +61,7 @@ def derive_status(booking: Booking, forms_done: bool, *, now: datetime,
     return ("questionnaire_done" if forms_done else "booked"), False
 
 
-def day_list(session: Session, catalog: Catalog, *, day: date, now: datetime,
+def day_list(session: DbSession, catalog: Catalog, *, day: date, now: datetime,
              grace: timedelta, counter: str | None = None, workflow: str | None = None,
              query: str = "", status: str = "") -> list[Row]:
     """Bookings of ``day`` (Asia/Tokyo) at ``counter`` and/or of ``workflow``, by time;
@@ -86,7 +87,7 @@ def day_list(session: Session, catalog: Catalog, *, day: date, now: datetime,
             and (not needle or _matches(r, needle))]
 
 
-def _row(session: Session, catalog: Catalog, booking: Booking, done: set[str],
+def _row(session: DbSession, catalog: Catalog, booking: Booking, done: set[str],
          number: int | None, *, now: datetime, grace: timedelta) -> Row:
     case: Case = booking.case
     spec = catalog.for_case(session, case.workflow_id, case.workflow_version)

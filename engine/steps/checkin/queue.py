@@ -14,9 +14,9 @@ from datetime import date, datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
 
 from engine import runtime
+from engine.database import DbSession
 from engine.errors import Conflict, NotFound
 from engine.localtime import local_date as local_day
 from engine.models import Booking, Case, QueueTicket
@@ -32,7 +32,7 @@ MOVES: dict[str, tuple[str, ...]] = {
 EVENTS = {"called": "called", "served": "served", "missed": "missed"}
 
 
-def issue(session: Session, booking: Booking, *, counter: str, now: datetime) -> QueueTicket:
+def issue(session: DbSession, booking: Booking, *, counter: str, now: datetime) -> QueueTicket:
     """The next call number at ``counter`` today, for a booking just checked in."""
     day = local_day(now).isoformat()
     ins = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
@@ -48,11 +48,11 @@ def issue(session: Session, booking: Booking, *, counter: str, now: datetime) ->
     return ticket
 
 
-def number_for(session: Session, booking_id: int) -> int | None:
+def number_for(session: DbSession, booking_id: int) -> int | None:
     return session.scalar(select(QueueTicket.number).where(QueueTicket.booking_id == booking_id))
 
 
-def tickets(session: Session, counter: str, day: date) -> list[QueueTicket]:
+def tickets(session: DbSession, counter: str, day: date) -> list[QueueTicket]:
     return list(session.scalars(select(QueueTicket).where(
         QueueTicket.counter == counter, QueueTicket.day == day.isoformat())
         .order_by(QueueTicket.number)))
@@ -104,7 +104,7 @@ class Board:
     served: int
 
 
-def board(session: Session, counter: str, day: date) -> Board:
+def board(session: DbSession, counter: str, day: date) -> Board:
     rows = tickets(session, counter, day)
     calling = sorted((t for t in rows if t.status == "called"),
                      key=lambda t: t.called_at or t.created_at, reverse=True)
@@ -113,7 +113,7 @@ def board(session: Session, counter: str, day: date) -> Board:
                  served=sum(1 for t in rows if t.status == "served"))
 
 
-def waiting_count(session: Session, counter: str, day: date) -> int:
+def waiting_count(session: DbSession, counter: str, day: date) -> int:
     return int(session.scalar(select(func.count()).select_from(QueueTicket).where(
         QueueTicket.counter == counter, QueueTicket.day == day.isoformat(),
         QueueTicket.status == "waiting")) or 0)

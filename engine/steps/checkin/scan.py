@@ -17,11 +17,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from engine import database, runtime, tokens
 from engine.catalog import Catalog
+from engine.database import DbSession
 from engine.models import Booking, Case, CheckIn, StaffUser, Token
 from engine.runtime import Env
 from engine.spec import StepSpec, WorkflowSpec
@@ -167,7 +168,7 @@ def _checklist(env: Env, *, payload: str, key: bytes, staff: StaffUser,
     return result
 
 
-def _record(session: Session, *, reason: str, booking: Booking | None, counter: str | None,
+def _record(session: DbSession, *, reason: str, booking: Booking | None, counter: str | None,
             nonce: str | None, actor: str, now: datetime) -> CheckIn:
     row = CheckIn(booking_id=booking.id if booking else None, counter=counter, reason=reason,
                   nonce=nonce or None, actor=actor, at=now)
@@ -184,7 +185,7 @@ def _record(session: Session, *, reason: str, booking: Booking | None, counter: 
     return row
 
 
-def _booking_for(session: Session, catalog: Catalog, token: str) -> Booking | None:
+def _booking_for(session: DbSession, catalog: Catalog, token: str) -> Booking | None:
     """The booking a well-tagged ticket stands for, or None. A revoked ticket still finds its
     booking, so a cancelled booking's ticket says "cancelled" rather than "unknown"."""
     digest = hashlib.sha256(f"{PURPOSE}\0{token}".encode()).hexdigest()  # as tokens stores it
@@ -219,7 +220,7 @@ def _refused(env: Env, row: CheckIn, booking: Booking, step: StepSpec, *,
     return result
 
 
-def _replay(session: Session, catalog: Catalog, first: CheckIn, staff: StaffUser) -> Result:
+def _replay(session: DbSession, catalog: Catalog, first: CheckIn, staff: StaffUser) -> Result:
     result = _result(first, first.at)
     result.replayed = True
     booking = session.get(Booking, first.booking_id) if first.booking_id else None
@@ -240,7 +241,7 @@ def _result(row: CheckIn, at: datetime) -> Result:
     return Result(reason=row.reason, checkin_id=row.id, at=at, booking_id=row.booking_id)
 
 
-def _describe(session: Session, result: Result, booking: Booking, step: StepSpec,
+def _describe(session: DbSession, result: Result, booking: Booking, step: StepSpec,
               spec: WorkflowSpec, *, person: bool, first: CheckIn | None = None) -> None:
     """Fill what the counter may show. Without ``person`` only the booking's counter."""
     result.counter = booking.slot.counter

@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from engine import runtime
+from engine.database import DbSession
 from engine.errors import Conflict, Invalid, NotFound
 from engine.fields import FieldSpec, condition_met, validate_groups
 from engine.models import Case, CaseEvent
@@ -61,7 +61,7 @@ def status(case: Case, step: FormStep) -> Status:
                   bool(raw.get("prefill_recorded")))
 
 
-def _set_status(session: Session, case: Case, step: FormStep, **values: Any) -> None:
+def _set_status(session: DbSession, case: Case, step: FormStep, **values: Any) -> None:
     current = dict(((case.data or {}).get(STATUS_KEY) or {}).get(step.id) or {})
     current.update(values)
     runtime.set_step_data(session, case, STATUS_KEY, {step.id: current}, merge=True)
@@ -138,7 +138,7 @@ def _check_open(case: Case, step: FormStep, now: datetime) -> None:
 
 # --- writes ---------------------------------------------------------------------------------
 
-def lock(session: Session, case: Case) -> Case:
+def lock(session: DbSession, case: Case) -> Case:
     """Re-read the case under a row lock (PostgreSQL; SQLite transactions are already
     exclusive), so two saves of the same case cannot lose one another's answers."""
     locked = session.scalar(select(Case).where(Case.id == case.id).with_for_update()
@@ -247,7 +247,7 @@ def submit(ctx: runtime.Context, step: FormStep, raw: Mapping[str, Any]) -> Subm
     return Submission(values, revision, changed if revision > 1 else sorted(values))
 
 
-def start(session: Session, spec: WorkflowSpec, *, actor: str, now: datetime,
+def start(session: DbSession, spec: WorkflowSpec, *, actor: str, now: datetime,
           locale: str = "ja", source: str | None = None) -> Case:
     """A case of a workflow whose first step is a form (a poster QR, a notice from a school
     app): no booking, the case starts when the citizen first saves or submits."""
@@ -258,7 +258,7 @@ def start(session: Session, spec: WorkflowSpec, *, actor: str, now: datetime,
     return runtime.start_case(session, spec, actor=actor, now=now, locale=locale, detail=detail)
 
 
-def submitted_forms(session: Session, case_ids: Iterable[int]) -> dict[int, set[str]]:
+def submitted_forms(session: DbSession, case_ids: Iterable[int]) -> dict[int, set[str]]:
     """Form steps with a "submitted" event, per case."""
     ids = list(case_ids)
     out: dict[int, set[str]] = {i: set() for i in ids}

@@ -29,8 +29,8 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
 
+from engine.database import DbSession
 from engine.models import Case, Message
 from engine.runtime import next_state
 
@@ -79,7 +79,7 @@ def domain_of(address: str) -> str:
     return address.rpartition("@")[2].strip(" >") or "localhost"
 
 
-def enqueue(session: Session, *, key: str, to: str, now: datetime, domain: str,
+def enqueue(session: DbSession, *, key: str, to: str, now: datetime, domain: str,
             subject: str = "", text: str | None = None, html: str | None = None,
             attachments: Sequence[dict[str, Any]] = (), case: Case | None = None,
             step_id: str | None = None, event: str | None = None,
@@ -135,14 +135,14 @@ def write(message: Message, *, to: str, subject: str, text: str, html: str | Non
     message.attachments = list(attachments)
 
 
-def claim(session: Session, message_id: int, *, now: datetime, policy: Policy) -> Message | None:
+def claim(session: DbSession, message_id: int, *, now: datetime, policy: Policy) -> Message | None:
     """Lease the message for one delivery attempt, or None if it is not ours to send now
     (gone, finished, leased by a live delivery, locked by one, or not due yet)."""
     rows = claim_many(session, [message_id], now=now, policy=policy)
     return rows[0] if rows else None
 
 
-def claim_many(session: Session, ids: Sequence[int], *, now: datetime,
+def claim_many(session: DbSession, ids: Sequence[int], *, now: datetime,
                policy: Policy) -> list[Message]:
     """``claim`` for several messages in one transaction (rows locked elsewhere are skipped).
     The caller must not start sending one after its lease (``lease_until``) has passed."""
@@ -171,7 +171,7 @@ def claim_many(session: Session, ids: Sequence[int], *, now: datetime,
     return out
 
 
-def record(session: Session, message_id: int, attempt: int, outcome: Outcome, *,
+def record(session: DbSession, message_id: int, attempt: int, outcome: Outcome, *,
            now: datetime, policy: Policy) -> str | None:
     """Save the outcome of attempt number ``attempt``; the new status, or None when that
     attempt's claim is no longer current (its lease ran out and another took over). One
@@ -196,7 +196,7 @@ def record(session: Session, message_id: int, attempt: int, outcome: Outcome, *,
     return status if int(getattr(result, "rowcount", 0) or 0) == 1 else None
 
 
-def release(session: Session, message_id: int, attempt: int) -> bool:
+def release(session: DbSession, message_id: int, attempt: int) -> bool:
     """Give back a claim whose send was never started (its lease would have run out first):
     the message is queued again, and the attempt does not count."""
     result = session.execute(
@@ -207,7 +207,7 @@ def release(session: Session, message_id: int, attempt: int) -> bool:
     return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
-def due(session: Session, *, now: datetime, grace: timedelta, limit: int = 500) -> list[int]:
+def due(session: DbSession, *, now: datetime, grace: timedelta, limit: int = 500) -> list[int]:
     """Rows the sweep must dispatch: queued or due for retry and not dispatched within
     ``grace`` (a missed or lost enqueue), and deliveries whose lease ran out (a killed
     worker). Marks them dispatched now; the caller commits, then dispatches."""
@@ -228,7 +228,7 @@ def due(session: Session, *, now: datetime, grace: timedelta, limit: int = 500) 
     return [row.id for row in rows]
 
 
-def resend(session: Session, original: Message, *, to: str, now: datetime,
+def resend(session: DbSession, original: Message, *, to: str, now: datetime,
            domain: str) -> int:
     """Queue a fresh copy of ``original`` (new Message-ID) to ``to``: the same content, or,
     if the original was never written, the same cause (written when the copy is sent)."""
@@ -243,5 +243,5 @@ def resend(session: Session, original: Message, *, to: str, now: datetime,
     return new_id
 
 
-def pop_new_ids(session: Session) -> list[int]:
+def pop_new_ids(session: DbSession) -> list[int]:
     return list(session.info.pop(NEW_IDS, None) or [])

@@ -12,10 +12,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from engine import runtime
 from engine.catalog import Catalog
+from engine.database import DbSession
 from engine.models import Booking, Slot
 from engine.runtime import Env
 from engine.spec import WorkflowSpec
@@ -28,7 +28,7 @@ def _horizon(spec: WorkflowSpec) -> int:
                 if "reminder" in getattr(s, "on", ())), default=0)
 
 
-def due(session: Session, catalog: Catalog, *, now: datetime, limit: int = 500
+def due(session: DbSession, catalog: Catalog, *, now: datetime, limit: int = 500
         ) -> list[Booking]:
     """Confirmed bookings starting within the reminder horizon of their workflow, locked
     (rows another sweep holds are skipped)."""
