@@ -62,7 +62,7 @@ def book_all(app: Any, n: int) -> list[int]:
     from engine.models import Slot
     from engine.steps.booking import bookings, places, slots
     from engine.steps.notify import outbox
-    from tests.outbox_support import ANSWERS, future_visit_day
+    from tests.notify.support import ANSWERS, future_visit_day
     from web import links
     from web.extensions import db
 

@@ -19,7 +19,7 @@ limiter = Limiter(key_func=get_remote_address, strategy="moving-window")
 # Only these views have limits. Flask-Limiter hooks into every request (before, after and at
 # teardown); ``init_app`` lets those hooks run for these views alone, so every other request
 # skips them (a measurable share of a sell-out's refusal: bench/RESULTS.md). A view given a
-# limit is added here, which tests/web/test_limits.py checks against the limiter.
+# limit is added here, which tests/core/test_limits.py checks against the limiter.
 LIMITED_ENDPOINTS = frozenset({"auth.login"})
 
 # Sign-in attempts: per address, and per account whatever the address.

@@ -7,7 +7,7 @@ from typing import Any
 
 from tests.clock import app_now
 from tests.conftest import PASSWORD
-from tests.outbox_support import a_slot, book, future_visit_day, messages
+from tests.notify.support import a_slot, book, future_visit_day, messages
 
 
 def sign_in(page: Any, url: str) -> None:

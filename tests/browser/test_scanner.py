@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from engine.steps.checkin import tickets
 from tests.browser.conftest import ARTIFACTS, FLAGS
-from tests.checkin_support import VISIT, at, make_ticket, submit_form
+from tests.checkin.support import VISIT, at, make_ticket, submit_form
 from tests.conftest import PASSWORD
 from tests.services import CHROMIUM, need_chromium
 

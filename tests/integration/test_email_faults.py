@@ -14,7 +14,7 @@ import pytest
 from engine.models import CaseEvent
 from tests.clock import app_now
 from tests.integration.email_services import Stack, wait_for
-from tests.outbox_support import a_slot, book, future_visit_day, messages
+from tests.notify.support import a_slot, book, future_visit_day, messages
 from tests.services import need_binary
 from web.extensions import db
 

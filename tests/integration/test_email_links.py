@@ -15,7 +15,7 @@ import pytest
 
 from engine.models import Booking, Slot
 from tests.integration.email_services import Stack, wait_for
-from tests.outbox_support import ANSWERS, a_slot, future_visit_day
+from tests.notify.support import ANSWERS, a_slot, future_visit_day
 from tests.services import need_binary
 from web.extensions import db
 

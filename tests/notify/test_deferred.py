@@ -21,7 +21,7 @@ from engine.models import Booking, CaseEvent, Message, Token
 from engine.steps.booking import bookings
 from engine.steps.notify import outbox
 from engine.steps.notify.outbox import Outcome
-from tests.outbox_support import (
+from tests.notify.support import (
     NOW,
     TEMPLATES,
     a_slot,

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from engine import tokens
 from engine.models import Case
 from tests.clock import app_now
-from tests.forms_support import ANSWERS, booked_case, data, events, form_link
-from tests.test_forms import NOTICE, count_cases
+from tests.form.support import ANSWERS, booked_case, data, events, form_link
+from tests.form.test_forms import NOTICE, count_cases
 from web.extensions import db
 
 

@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from engine.models import CaseEvent, Message
-from tests.outbox_support import book, messages
+from tests.notify.support import book, messages
 from web.extensions import db
 
 
@@ -97,7 +97,7 @@ def test_dev_page_runs_due_reminders_for_admins_only(
 
     from engine.models import Booking
     from tests.conftest import AuthActions
-    from tests.outbox_support import booking_of, write_workflow
+    from tests.notify.support import booking_of, write_workflow
 
     app = make_app(WORKFLOWS=[str(write_workflow(tmp_path / "wf"))])
     case_id = book(app, workflow="mailtest", answers={"name": "A", "email": "a@example.jp"})

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from engine import tokens
 from engine.models import CheckIn
-from tests.checkin_support import VISIT, at, events, make_ticket, submit_form
+from tests.checkin.support import VISIT, at, events, make_ticket, submit_form
 from web.extensions import db
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from engine.models import Booking
-from tests.checkin_support import VISIT, at, events, make_ticket, submit_form
+from tests.checkin.support import VISIT, at, events, make_ticket, submit_form
 from web.extensions import db
 
 URL = "/staff/checkin/day?date=2027-03-10"

@@ -56,7 +56,7 @@ def test_booking_transitions_are_a_table():
 
 
 def test_editing_the_yaml_never_breaks_a_case_in_flight(tmp_path, make_app):
-    from tests.engine.test_spec import GOOD
+    from tests.core.test_spec import GOOD
 
     path = tmp_path / "sample.yaml"
     path.write_text(GOOD, "utf-8")

@@ -12,7 +12,7 @@ from engine import runtime
 from engine.errors import Conflict
 from engine.models import QueueTicket
 from engine.steps.checkin import queue
-from tests.checkin_support import VISIT, at, events, make_ticket
+from tests.checkin.support import VISIT, at, events, make_ticket
 from web.extensions import db
 
 

@@ -12,7 +12,7 @@ import pytest
 from engine.catalog import parse
 from engine.spec import SpecError
 from tests.conftest import WORKFLOWS
-from tests.forms_support import ANSWERS, booked_case, events, form_link
+from tests.form.support import ANSWERS, booked_case, events, form_link
 from tests.services import need_binary
 
 

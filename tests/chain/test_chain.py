@@ -10,7 +10,7 @@ from sqlalchemy import select
 from engine.catalog import parse
 from engine.models import Case
 from engine.spec import SpecError
-from tests.forms_support import ANSWERS, booked_case, data, events, form_link
+from tests.form.support import ANSWERS, booked_case, data, events, form_link
 from web.extensions import db
 
 
@@ -63,7 +63,7 @@ def test_continue_opens_the_next_form_prefilled_from_the_parent(app, client, mak
     assert prefilled["fields"]["name"] == "parent.boshi-techo.questionnaire.name"
     assert prefilled["parent_case"] == case_id and prefilled["changed"] == []
     # ... and on to paper: the application form prints the questionnaire's answers
-    from tests.test_documents import all_embedded, pdf_text
+    from tests.document.test_documents import all_embedded, pdf_text
     make_staff(workflows=("ninpu-shien",))
     auth.login()
     pdf = auth.client.get(f"/staff/cases/{child.id}/documents/shinseisho.pdf")

@@ -71,7 +71,7 @@ def test_scans_and_started_cases_are_counted(app, client, auth, make_staff):
 def test_api_calls_are_not_a_posters_visit(app, client, auth, make_staff):
     """The poster a browser came from lives in its session cookie, which the JSON API never
     reads: a case started through the API is not attributed to the poster."""
-    from tests.test_forms import NOTICE
+    from tests.form.test_forms import NOTICE
 
     code = _poster_code(app, client, auth, make_staff)
     citizen = app.test_client()

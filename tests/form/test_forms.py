@@ -12,7 +12,7 @@ from engine import tokens
 from engine.models import Case
 from tests.clock import app_now
 from tests.conftest import ON_POSTGRES
-from tests.forms_support import ANSWERS, at, booked_case, data, events, form_link
+from tests.form.support import ANSWERS, at, booked_case, data, events, form_link
 from web.extensions import db
 
 

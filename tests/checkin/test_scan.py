@@ -18,7 +18,7 @@ from engine import runtime, tokens
 from engine.models import Booking, CheckIn, QueueTicket
 from engine.steps.checkin import tickets
 from engine.steps.checkin.scan import Result, perform_checkin
-from tests.checkin_support import VISIT, events, make_ticket, submit_form
+from tests.checkin.support import VISIT, events, make_ticket, submit_form
 from web.context import token_key
 from web.extensions import db
 

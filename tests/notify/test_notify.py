@@ -20,7 +20,7 @@ from engine.models import Booking, CaseEvent
 from engine.spec import SpecError
 from engine.steps.booking import bookings
 from engine.steps.notify import mailer
-from tests.outbox_support import (
+from tests.notify.support import (
     NOW,
     TEMPLATES,
     TEST_WORKFLOW,
@@ -196,7 +196,7 @@ def test_bundled_workflows_pass_the_check(runner: Any) -> None:
 def test_flagship_reschedule_then_reminder_for_the_new_time(app: Flask) -> None:
     from datetime import date
 
-    from tests.outbox_support import a_slot
+    from tests.notify.support import a_slot
     from web.steps.notify import tasks as tasks_mail
 
     case_id = book(app)
@@ -225,7 +225,7 @@ def test_flagship_reschedule_then_reminder_for_the_new_time(app: Flask) -> None:
 
 def test_waitlist_offer_email_links_to_the_offer(app: Flask) -> None:
     from engine.steps.booking import waitlist
-    from tests.outbox_support import ANSWERS, a_slot
+    from tests.notify.support import ANSWERS, a_slot
 
     with app.app_context():
         slot = a_slot(app, capacity_=1)

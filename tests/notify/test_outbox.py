@@ -15,7 +15,7 @@ from engine.models import Message
 from engine.steps.notify import outbox
 from engine.steps.notify.outbox import Outcome, Policy
 from tests.locks import wait_until_blocked_or_done
-from tests.outbox_support import NOW, book, messages
+from tests.notify.support import NOW, book, messages
 from web.extensions import db
 
 POLICY = Policy(lease=timedelta(minutes=5), max_attempts=3, retry_base=timedelta(minutes=1))
