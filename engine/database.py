@@ -28,9 +28,10 @@ def configure(engine: Engine, *, ping_idle_seconds: float = PING_IDLE_SECONDS) -
     fails with "database is locked" under load instead of waiting), WAL, foreign keys and a
     busy timeout. PostgreSQL: READ COMMITTED is its default and the lock timeout is passed as
     a connection option (see ``engine_options``); stale connections are caught by
-    ``_ping_when_idle``."""
+    ``_ping_when_idle``, read-only ones dropped by ``_drop_read_only``."""
     if engine.dialect.name != "sqlite":
         _ping_when_idle(engine, ping_idle_seconds)
+        _drop_read_only(engine)
         return
 
     @event.listens_for(engine, "connect")
@@ -251,6 +252,57 @@ def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
         except Exception as error:
             # The pool discards this connection and checks out (or opens) another.
             raise exc.DisconnectionError(str(error)) from error
+
+
+# SQLSTATEs of a database that cannot serve now but may in a moment: a read-only server
+# (25006: default_transaction_read_only, a hot standby), a connection lost or refused (class
+# 08), a server shutting down or starting (57P01-57P03), too many connections (53300), and a
+# statement or lock wait cut short by its timeout (57014, 55P03).
+_UNAVAILABLE_SQLSTATES = frozenset({"25006", "53300", "55P03", "57014", "57P01", "57P02",
+                                    "57P03"})
+# SQLite's equivalents: another writer held the file past the busy timeout, or the file
+# cannot be written or opened.
+_UNAVAILABLE_SQLITE = ("database is locked", "readonly database", "unable to open database",
+                       "disk i/o error")
+
+
+def _sqlstate(error: BaseException | None) -> str:
+    return str(getattr(error, "sqlstate", None) or "")
+
+
+def unavailable(error: BaseException) -> bool:
+    """Whether ``error`` says the database cannot serve now (refused, lost, read-only, out
+    of connections, timed out), not that the statement is wrong: the request may be retried
+    in a moment, and nothing it did was kept."""
+    if isinstance(error, exc.TimeoutError):  # no pooled connection came free in time
+        return True
+    if not isinstance(error, exc.DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    state = _sqlstate(error.orig)
+    if state.startswith("08") or state in _UNAVAILABLE_SQLSTATES:
+        return True
+    if not isinstance(error, exc.OperationalError) or error.orig is None or state:
+        return False
+    if type(error.orig).__module__.startswith("sqlite3"):
+        return any(part in str(error.orig).lower() for part in _UNAVAILABLE_SQLITE)
+    return True  # psycopg: a connection refused or broken, which has no SQLSTATE
+
+
+def _drop_read_only(engine: Engine) -> None:
+    """Treat "read-only transaction" as a lost connection: SQLAlchemy closes it and every
+    connection pooled before it, and the next checkout opens a new one.
+
+    A connection opened while ``default_transaction_read_only`` was on keeps it for life,
+    and one opened on a replica (a failover that landed there, a DNS name not yet moved)
+    stays on the replica: kept in the pool, either would fail every write long after the
+    primary is writable again."""
+
+    @event.listens_for(engine, "handle_error")
+    def _read_only(context: Any) -> None:
+        if _sqlstate(context.original_exception) == "25006":
+            context.is_disconnect = True
 
 
 def engine_options(url: str) -> dict[str, Any]:

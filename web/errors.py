@@ -10,8 +10,10 @@ from typing import Any
 import structlog
 from flask import Flask, Response, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
+from engine import database
 from engine.errors import EngineError
 from engine.fields import FieldError
 from web import messages
@@ -19,6 +21,9 @@ from web.context import api_request
 from web.extensions import db
 
 log = structlog.get_logger()
+# Seconds a client is told to wait when the database cannot serve (Retry-After): long enough
+# for a pool to reconnect after a restart or a failover, short enough for a person waiting.
+RETRY_AFTER_SECONDS = 5
 
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed", 409: "conflict", 410: "expired", 413: "too_large",
@@ -44,7 +49,7 @@ def error_response(status: int, code: str, *, fields: Mapping[str, Any] | None =
                    headers: Mapping[str, str] | None = None,
                    extra: Mapping[str, Any] | None = None) -> Response:
     """``extra`` adds keys to a JSON error (e.g. the free slots offered with ``slot_full``)."""
-    db.session.rollback()
+    _rollback()
     text = messages.message(code, params) if messages.known(code) else messages.message(
         HTTP_CODES.get(status, "error"), params)
     if wants_json():
@@ -61,6 +66,17 @@ def error_response(status: int, code: str, *, fields: Mapping[str, Any] | None =
     for k, v in (headers or {}).items():
         resp.headers[k] = v
     return resp
+
+
+def _same_site(url: str | None) -> str | None:
+    return url if url and url.startswith(request.host_url) else None
+
+
+def _rollback() -> None:
+    try:
+        db.session.rollback()
+    except SQLAlchemyError:  # the connection is gone: nothing to undo, the pool drops it
+        log.info("rollback_failed", exc_info=True)
 
 
 def follow_up(exc: EngineError) -> None:
@@ -97,5 +113,29 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
+        if database.unavailable(exc):
+            return database_unavailable(exc)
         log.exception("unhandled_error", path=request.path)
         return error_response(500, "server_error")
+
+
+def database_unavailable(exc: Exception) -> Response:
+    """503 with Retry-After: the database refused, lost the connection, is read-only or timed
+    out. Not a bug (no traceback), and a client may simply try again. The HTML page stands
+    alone: the usual layout reads the signed-in user, which needs the database."""
+    log.warning("database_unavailable", path=request.path, error=type(exc).__name__,
+                detail=str(getattr(exc, "orig", None) or exc).splitlines()[0][:200])
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if wants_json():
+        return error_response(503, "unavailable", headers=headers)
+    _rollback()
+    resp = Response(render_template("errors/unavailable.html",
+                                    message=messages.message("unavailable"),
+                                    retry_after=RETRY_AFTER_SECONDS,
+                                    again=request.full_path if request.query_string
+                                    else request.path,
+                                    resend=request.method not in ("GET", "HEAD"),
+                                    back=_same_site(request.referrer)),
+                    status=503, mimetype="text/html")
+    resp.headers.update(headers)
+    return resp

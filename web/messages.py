@@ -23,7 +23,8 @@ _MESSAGES: dict[str, Any] = {
     "csrf": lazy_gettext("The form expired or was already sent. Please try again."),
     "server_error": lazy_gettext("An unexpected error occurred. Nothing was changed. "
                                  "Please try again later."),
-    "unavailable": lazy_gettext("The service is busy. Please try again in a moment."),
+    "unavailable": lazy_gettext("The service is temporarily unavailable. Please try again "
+                                "in a moment."),
     "rate_limited": lazy_gettext("Too many requests. Please wait a moment and try again."),
     # links
     "forged": lazy_gettext("This link or code is not valid."),

@@ -48,14 +48,15 @@ def test_a_dropped_idle_connection_is_replaced_before_use(pg_app):
 
 def test_a_connection_used_a_moment_ago_is_not_pinged(pg_app):
     """The trade made for speed: a connection the server dropped *while it was busy* fails
-    the one request that takes it (as requests in flight at a restart do anyway); the error
-    makes SQLAlchemy drop the pool, and the next request gets a fresh connection."""
+    the one request that takes it with a 503 and Retry-After (as requests in flight at a
+    restart do anyway); the error makes SQLAlchemy drop the pool, and the next request gets
+    a fresh connection."""
     app, url = pg_app
     app.config["PROPAGATE_EXCEPTIONS"] = False
     client = app.test_client()
     assert client.get("/healthz").status_code == 200
     old = _pooled_pid(app)
     _terminate(url, old)
-    assert client.get("/healthz").status_code == 500  # no ping: the dead connection was used
+    assert client.get("/healthz").status_code == 503  # no ping: the dead connection was used
     assert client.get("/healthz").status_code == 200
     assert _pooled_pid(app) != old

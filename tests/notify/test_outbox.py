@@ -145,11 +145,47 @@ def test_sweep_finds_missed_retries_and_expired_leases_once_per_grace(app: Flask
         grace = timedelta(minutes=2)
         assert outbox.due(db.session, now=NOW + timedelta(seconds=30), grace=grace) == []
         later = NOW + timedelta(minutes=6)
-        assert outbox.due(db.session, now=later, grace=grace) == [missed, retry, leased]
+        assert ids(outbox.due(db.session, now=later, grace=grace)) == [missed, retry, leased]
         # Just dispatched: not again until the grace period has passed.
         assert outbox.due(db.session, now=later + timedelta(minutes=1), grace=grace) == []
-        assert outbox.due(db.session, now=later + timedelta(minutes=3), grace=grace) == [
+        assert ids(outbox.due(db.session, now=later + timedelta(minutes=3), grace=grace)) == [
             missed, retry, leased]
+
+
+def ids(due: list[tuple[int, Any]]) -> list[int]:
+    return [message_id for message_id, _at in due]
+
+
+def test_a_retry_is_due_when_it_falls_due_not_after_the_grace(app: Flask) -> None:
+    """The first retry of a message dispatched a moment ago (at its booking) goes out after
+    MAIL_RETRY_SECONDS, not after the sweep's grace against lost dispatches."""
+    with app.app_context():
+        mid = queue()
+        outbox.claim(db.session, mid, now=NOW, policy=POLICY)
+        outbox.record(db.session, mid, 1, Outcome("temporary", "421 busy"), now=NOW,
+                      policy=POLICY)
+        grace, due_at = timedelta(minutes=2), NOW + timedelta(minutes=1)
+        assert outbox.due(db.session, now=due_at - timedelta(seconds=1), grace=grace) == []
+        assert outbox.due(db.session, now=due_at, grace=grace) == [(mid, due_at)]
+        # Dispatched for its retry: again only if that dispatch is lost (after the grace).
+        assert outbox.due(db.session, now=due_at + timedelta(minutes=1), grace=grace) == []
+        assert outbox.due(db.session, now=due_at + grace, grace=grace) == [
+            (mid, due_at + grace)]
+
+
+def test_a_retry_due_before_the_next_sweep_is_dispatched_for_its_moment(app: Flask) -> None:
+    """With a broker the sweep looks one interval ahead: a retry falling due before its next
+    run is dispatched now, to run when it falls due, and not dispatched twice."""
+    with app.app_context():
+        mid = queue()
+        outbox.claim(db.session, mid, now=NOW, policy=POLICY)
+        outbox.record(db.session, mid, 1, Outcome("temporary", "421 busy"), now=NOW,
+                      policy=POLICY)
+        grace, ahead, due_at = timedelta(minutes=2), timedelta(minutes=1), NOW + timedelta(
+            minutes=1)
+        sweep = NOW + timedelta(seconds=1)  # the sweep that ran just after the failure
+        assert outbox.due(db.session, now=sweep, grace=grace, ahead=ahead) == [(mid, due_at)]
+        assert outbox.due(db.session, now=sweep + ahead, grace=grace, ahead=ahead) == []
 
 
 def test_embedded_default_keeps_the_email_and_logs_no_personal_data(

@@ -66,8 +66,9 @@ class Policy:
     retry_cap: timedelta = timedelta(hours=1)
 
     def backoff(self, attempts: int) -> timedelta:
-        """1, 2, 4 … minutes, at most an hour: ten attempts span about six hours, long
-        enough to ride out a mail server's maintenance window."""
+        """1, 2, 4 … minutes, at most an hour: with the defaults the ten attempts span
+        4 h 3 min (retries 1, 2, 4, 8, 16, 32, 60, 60 and 60 minutes apart), long enough to
+        ride out a mail server's maintenance window."""
         return min(self.retry_base * (2 ** max(attempts - 1, 0)), self.retry_cap)
 
 
@@ -186,7 +187,10 @@ def record(session: DbSession, message_id: int, attempt: int, outcome: Outcome, 
     if status == "sent":
         values.update(sent_at=now, last_error=None)
     elif status == "retry":
-        values.update(last_error=outcome.error, next_attempt_at=now + policy.backoff(attempt))
+        # Not dispatched for the retry yet: the sweep sends it when it falls due, without
+        # waiting for the grace that guards against a lost dispatch (see ``due``).
+        values.update(last_error=outcome.error, next_attempt_at=now + policy.backoff(attempt),
+                      dispatched_at=None)
     else:
         values["last_error"] = (f"gave up after {attempt} attempts: {outcome.error}"
                                 if event == "give_up" else outcome.error)
@@ -207,25 +211,38 @@ def release(session: DbSession, message_id: int, attempt: int) -> bool:
     return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
-def due(session: DbSession, *, now: datetime, grace: timedelta, limit: int = 500) -> list[int]:
-    """Rows the sweep must dispatch: queued or due for retry and not dispatched within
-    ``grace`` (a missed or lost enqueue), and deliveries whose lease ran out (a killed
-    worker). Marks them dispatched now; the caller commits, then dispatches."""
+def due(session: DbSession, *, now: datetime, grace: timedelta,
+        ahead: timedelta = timedelta(0), limit: int = 500) -> list[tuple[int, datetime]]:
+    """Rows the sweep must dispatch, each with the moment its delivery should run (ordered
+    by id): queued rows not dispatched within ``grace`` (a missed or lost enqueue), retries
+    that fall due before ``now + ahead`` (the sweep's next run: their delivery is sent to
+    run at ``next_attempt_at``, so the schedule does not wait for the sweep), and deliveries
+    whose lease ran out (a killed worker). A retry dispatched once is dispatched again only
+    after ``grace``, like a queued row. Marks them dispatched now; the caller commits, then
+    dispatches."""
     stale = now - grace
     rows = session.scalars(
         select(Message).where(
             or_(Message.dispatched_at.is_(None), Message.dispatched_at <= stale),
             or_(
-                (Message.status.in_(("queued", "retry")))
+                (Message.status == "queued")
                 & (or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now)),
+                (Message.status == "retry")
+                & (or_(Message.next_attempt_at.is_(None),
+                       Message.next_attempt_at <= now + ahead)),
                 (Message.status == "sending") & (Message.lease_until <= now),
             ),
         ).order_by(Message.id).limit(limit).with_for_update(skip_locked=True)
     ).all()
+    out = []
     for row in rows:
         row.dispatched_at = now
+        at = now
+        if row.status == "retry" and row.next_attempt_at is not None:
+            at = max(now, row.next_attempt_at)
+        out.append((row.id, at))
     session.flush()
-    return [row.id for row in rows]
+    return out
 
 
 def resend(session: DbSession, original: Message, *, to: str, now: datetime,

@@ -11,14 +11,16 @@
   under load a task per booking was a noticeable share of the booking's CPU. If sending
   fails (Redis down) or the process dies first, the request has still succeeded: the rows
   wait in the database for ``sweep``.
-* ``sweep`` (beat, every ``MAIL_SWEEP_SECONDS``) dispatches rows that were never dispatched,
-  are due for a retry, or were left ``sending`` by a killed worker once the lease ran out.
+* ``sweep`` (beat, every ``MAIL_SWEEP_SECONDS``) dispatches rows whose dispatch was lost,
+  retries falling due before its next run (each to run when due), and rows left ``sending``
+  by a killed worker once the lease ran out.
 * ``send_reminders`` (beat) queues due reminders (``engine.steps.notify.reminders``).
 """
 
 from __future__ import annotations
 
 import atexit
+import math
 import os
 import threading
 from datetime import timedelta
@@ -221,15 +223,30 @@ def _note_failure(session: DbSession, message_id: int) -> None:
 
 @shared_task(name="mail.sweep", ignore_result=True)
 def sweep() -> int:
-    grace = timedelta(seconds=current_app.config["MAIL_SWEEP_GRACE_SECONDS"])
+    """Dispatch what is due (``outbox.due``). With a broker, a retry falling due before the
+    next sweep is sent now to run when it falls due (a countdown of at most one sweep
+    interval), so retries keep their schedule (1, 2, 4 … minutes) instead of waiting for a
+    sweep; in-process tasks cannot wait, so there a retry goes out at the first sweep after
+    it falls due."""
+    c = current_app.config
+    grace = timedelta(seconds=c["MAIL_SWEEP_GRACE_SECONDS"])
+    celery = current_app.extensions.get("celery")
+    eager = celery is None or bool(celery.conf.task_always_eager)
+    ahead = timedelta(0) if eager else timedelta(seconds=float(c["MAIL_SWEEP_SECONDS"]))
     total = 0
     while True:
-        ids = outbox.due(db.session, now=now(), grace=grace)
+        start = now()
+        due = outbox.due(db.session, now=start, grace=grace, ahead=ahead)
         db.session.commit()
-        for start in range(0, len(ids), CHUNK):
-            dispatch(ids[start:start + CHUNK])
-        total += len(ids)
-        if len(ids) < 500:
+        by_delay: dict[int, list[int]] = {}
+        for message_id, at in due:
+            # Whole seconds, rounded up: a delivery that ran early would find it not due.
+            by_delay.setdefault(math.ceil((at - start).total_seconds()), []).append(message_id)
+        for delay, ids in sorted(by_delay.items()):
+            for first in range(0, len(ids), CHUNK):
+                dispatch(ids[first:first + CHUNK], countdown=delay)
+        total += len(due)
+        if len(due) < 500:
             return total
 
 
@@ -242,15 +259,16 @@ def send_reminders() -> int:
     return count
 
 
-def dispatch(ids: list[int]) -> bool:
-    """Send a delivery task; never raise (the sweep catches what this misses)."""
+def dispatch(ids: list[int], countdown: int = 0) -> bool:
+    """Send a delivery task (to run ``countdown`` seconds from now); never raise (the sweep
+    catches what this misses)."""
     if not ids:
         return True
     try:
         # The app's own Celery (a process may hold several apps: tests), else the default.
         celery = current_app.extensions.get("celery") if has_app_context() else None
         task = celery.tasks[deliver.name] if celery is not None else deliver
-        task.apply_async((ids,), retry=False)
+        task.apply_async((ids,), retry=False, countdown=countdown or None)
     except Exception as exc:  # the broker is down: the rows wait for the sweep
         log.warning("mail_dispatch_failed", messages=len(ids), error=type(exc).__name__)
         return False
