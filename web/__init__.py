@@ -56,6 +56,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
 
     from web import api, auth, case, housekeeping, posters, public, staff, steps, tasks
+    from web.api import docs as api_docs
 
     parts.init_app(app)
     app.register_blueprint(public.bp)
@@ -66,6 +67,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(case.bp)
     app.register_blueprint(api.bp)  # after the step types have added their calls to it
     api.spec.register(app)
+    api_docs.init_app(app)  # the API reference page, linked from the staff menu
     housekeeping.init_app(app)
     tasks.celery_init_app(app)  # after every part has added its periodic jobs
 

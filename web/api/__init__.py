@@ -7,10 +7,11 @@ Errors are ``{"error": {"code", "message", "fields"}}`` with a stable code."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request
-from pydantic import BaseModel
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from pydantic import BaseModel, ConfigDict, Field
 from spectree import Response as Doc
 from spectree import SecurityScheme, SecuritySchemeData, SpecTree
 from spectree.models import SecureType
@@ -41,15 +42,82 @@ def _raise_validation(_req: Any, _resp: Any, err: Exception | None, _inst: Any,
     raise Invalid(fields=fields)
 
 
+class ErrorDetail(BaseModel):
+    """What went wrong: ``code`` is stable and language-neutral, ``message`` is in the
+    request's language, ``fields`` maps each refused field to its message. A refusal may add
+    keys of its own (``slot_full`` adds ``alternatives``, the free slots nearest)."""
+
+    model_config = ConfigDict(extra="allow")
+    code: str = Field(examples=["slot_full"])
+    message: str
+    fields: dict[str, str] | None = None
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error the API answers, whatever its status."""
+
+    error: ErrorDetail
+
+
+# The security of every staff call: Authorization: Bearer <token>.
+STAFF: dict[str, list[str]] = {"bearer": []}
+
+# Statuses any call can answer: the database unavailable for a moment (retry after
+# Retry-After seconds).
+ALWAYS = (503,)
+# ... and any call with a JSON body: a body that is not JSON, or nested too deep (400), a
+# Content-Type other than application/json (415).
+WITH_BODY = (400, 415)
+
+
 spec = SpecTree(
     # SpecTree skips routes under its own path, so its pages live apart; the contract's
-    # /api/v1/openapi.json is served by the view below.
+    # /api/v1/openapi.json is served by the view below, the reference page by web.api.docs.
     "flask", path="apidoc", title="Madoguchi API", version="1", mode="strict",
     before=_raise_validation, annotations=True,
-    page_templates={},  # no doc UIs: they load scripts from CDNs; the JSON document is served
+    page_templates={},  # SpecTree's pages load their scripts from CDNs
+    validation_error_model=ErrorResponse,
     security_schemes=[SecurityScheme(name="bearer", data=SecuritySchemeData(
-        type=SecureType.HTTP, scheme="bearer"))],
+        type=SecureType.HTTP, scheme="bearer",
+        description="A staff API token: `flask --app wsgi staff token EMAIL`."))],
 )
+
+
+def answers(*errors: int, body: bool = False, **models: Any) -> dict[str, Any]:
+    """The keyword arguments of ``spec.validate`` for the statuses a call answers: ``models``
+    as SpecTree's ``Response`` takes them (``HTTP_200=Model``), every status in ``errors``
+    (and those of ALWAYS, and of WITH_BODY when the call takes a JSON ``body``) with
+    ErrorResponse unless ``models`` names another. SpecTree adds a 422 to every call it
+    validates; a call without a request model cannot answer one, so its "validation error
+    status" is pointed at a status it documents anyway."""
+    statuses = (*errors, *ALWAYS, *(WITH_BODY if body else ()))
+    for status in statuses:
+        models.setdefault(f"HTTP_{status}", ErrorResponse)
+    kwargs: dict[str, Any] = {"resp": Doc(**models)}
+    if 422 not in statuses:
+        kwargs["validation_error_status"] = statuses[0]
+    return kwargs
+
+
+# Media types SpecTree cannot describe (it documents JSON only): (path under /api/v1,
+# method, status) -> {media type: {"schema": ...}}, merged into the document when served.
+MEDIA: dict[tuple[str, str, int], dict[str, Any]] = {}
+
+
+def media(path: str, method: str, status: int, content: dict[str, Any]) -> None:
+    MEDIA[(path, method, status)] = content
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI document: SpecTree's, with the media types of MEDIA (built once per app)."""
+    cached = current_app.extensions.get("openapi")
+    if cached is None:
+        cached = copy.deepcopy(spec.spec)
+        for (path, method, status), content in MEDIA.items():
+            op = cached["paths"][f"{bp.url_prefix}{path}"][method]
+            op["responses"][str(status)].setdefault("content", {}).update(content)
+        current_app.extensions["openapi"] = cached
+    return cached  # type: ignore[no-any-return]
 
 
 class Unauthorized(EngineError):
@@ -90,7 +158,7 @@ class WorkflowList(BaseModel):
 
 
 @bp.get("/workflows")
-@spec.validate(resp=Doc(HTTP_200=WorkflowList), tags=["workflows"])
+@spec.validate(**answers(HTTP_200=WorkflowList), tags=["workflows"])
 def workflows() -> WorkflowList:
     """The live workflows: id, title (in the request's language), steps."""
     from flask_babel import get_locale
@@ -105,4 +173,4 @@ def workflows() -> WorkflowList:
 @bp.get("/openapi.json")
 def openapi() -> Response:
     """The OpenAPI 3.1 document of this API."""
-    return jsonify(spec.spec)
+    return jsonify(document())

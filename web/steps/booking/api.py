@@ -19,7 +19,6 @@ from typing import Any
 
 from flask import Response, current_app, request
 from pydantic import BaseModel, Field
-from spectree import Response as Doc
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.routing import BuildError
@@ -31,7 +30,7 @@ from engine.models import Booking, Case, CaseEvent, Slot
 from engine.steps.booking import bookings, slots
 from engine.steps.booking.spec import Params
 from web import links, parts
-from web.api import bp, spec
+from web.api import ErrorDetail, ErrorResponse, answers, bp, spec
 from web.context import catalog, external_url, now, resolve, token_key
 from web.environment import env
 from web.errors import error_response, follow_up
@@ -80,6 +79,24 @@ class RescheduleIn(BaseModel):
     slot_id: int = Field(ge=1, le=2**31 - 1)
 
 
+class Alternative(BaseModel):
+    slot_id: int
+    start: str
+    end: str
+    remaining: int
+
+
+class RefusalDetail(ErrorDetail):
+    alternatives: list[Alternative] | None = Field(
+        default=None, description="With ``slot_full``: the free slots nearest the one asked.")
+
+
+class Refusal(ErrorResponse):
+    """A booking refused (409): ``slot_full`` offers the nearest free slots."""
+
+    error: RefusalDetail
+
+
 class StepState(BaseModel):
     id: str
     type: str
@@ -126,7 +143,7 @@ def citizen_links(case: Case, token: str) -> dict[str, str]:
 
 
 @bp.get("/workflows/<workflow>/slots")
-@spec.validate(query=SlotsQuery, resp=Doc(HTTP_200=SlotList), tags=["booking"])
+@spec.validate(query=SlotsQuery, **answers(404, 422, HTTP_200=SlotList), tags=["booking"])
 def slot_list(workflow: str) -> SlotList:
     """Bookable slots from ``from`` to ``to`` (local dates, at most 92 days), with places left."""
     spec_ = catalog().specs.get(workflow)
@@ -166,8 +183,8 @@ def _created(body: BookingOut) -> tuple[BookingOut, int]:
 
 
 @bp.post("/workflows/<workflow>/bookings")
-@spec.validate(json=BookingIn, resp=Doc(HTTP_201=BookingOut, HTTP_409=None, HTTP_422=None,
-                                        HTTP_404=None), tags=["booking"])
+@spec.validate(json=BookingIn, **answers(404, 409, 410, 422, body=True, HTTP_201=BookingOut,
+                                         HTTP_409=Refusal), tags=["booking"])
 def book(workflow: str) -> tuple[BookingOut, int] | Response:
     """Book a place in one call: 201 with the case and the citizen's links; 409 ``slot_full``
     (or another reason code); 422 with field errors. Nothing is written on an error."""
@@ -262,7 +279,7 @@ def case_out(case: Case) -> CaseOut:
 
 
 @bp.get("/cases/<token>")
-@spec.validate(resp=Doc(HTTP_200=CaseOut, HTTP_404=None), tags=["cases"])
+@spec.validate(**answers(404, 410, HTTP_200=CaseOut), tags=["cases"])
 def case_view(token: str) -> CaseOut:
     """The case as its citizen may see it (no personal data beyond the booking's time)."""
     return case_out(_case(token))
@@ -277,7 +294,7 @@ def _booking(case: Case) -> Booking:
 
 
 @bp.post("/cases/<token>/cancel")
-@spec.validate(resp=Doc(HTTP_200=CaseOut, HTTP_409=None, HTTP_404=None), tags=["cases"])
+@spec.validate(**answers(404, 409, 410, HTTP_200=CaseOut), tags=["cases"])
 def cancel(token: str) -> CaseOut:
     """Cancel the booking and free its place (until the cancellation deadline)."""
     case = _case(token)
@@ -287,7 +304,7 @@ def cancel(token: str) -> CaseOut:
 
 
 @bp.post("/cases/<token>/reschedule")
-@spec.validate(json=RescheduleIn, resp=Doc(HTTP_200=CaseOut, HTTP_409=None, HTTP_404=None),
+@spec.validate(json=RescheduleIn, **answers(404, 409, 410, 422, body=True, HTTP_200=CaseOut),
                tags=["cases"])
 def reschedule(token: str) -> CaseOut:
     """Move the booking to another slot atomically (409 ``slot_full`` changes nothing)."""

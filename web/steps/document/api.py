@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from flask import Response
-from spectree import Response as Doc
 
 from engine.errors import NotFound
 from engine.models import Case
-from web.api import bp, spec, staff_user
+from web.api import STAFF, answers, bp, media, spec, staff_user
 from web.extensions import db
 from web.steps.document.pages import pdf_response, render_pdf
 
 
 @bp.get("/cases/<int:case_id>/documents/<step>.pdf")
-@spec.validate(resp=Doc(HTTP_401=None, HTTP_404=None), tags=["documents"],
-               security={"bearer": []})
+@spec.validate(**answers(401, 404, 409, HTTP_200=None), tags=["documents"], security=STAFF)
 def document_pdf(case_id: int, step: str) -> Response:
     """The case's official document as a PDF (staff serving the workflow)."""
     user = staff_user()
@@ -24,3 +22,7 @@ def document_pdf(case_id: int, step: str) -> Response:
     pdf, filename = render_pdf(case, step, str(user.actor))
     db.session.commit()  # the "document_printed" event
     return pdf_response(pdf, filename)
+
+
+media("/cases/{case_id}/documents/{step}.pdf", "get", 200,
+      {"application/pdf": {"schema": {"type": "string", "format": "binary"}}})

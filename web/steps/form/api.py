@@ -19,7 +19,6 @@ from typing import Any
 
 from flask import Response, jsonify, request
 from pydantic import BaseModel, Field
-from spectree import Response as Doc
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -28,7 +27,7 @@ from engine.errors import NotFound
 from engine.models import Case, IdempotencyKey
 from engine.steps.form import forms
 from web import parts
-from web.api import bp, spec
+from web.api import answers, bp, spec
 from web.context import actor, catalog, now, token_key
 from web.environment import env
 from web.extensions import db
@@ -96,8 +95,8 @@ def _case_for(token: str, step_id: str) -> Case:
 
 
 @bp.post("/cases/<token>/steps/<step>")
-@spec.validate(json=AnswersIn, resp=Doc(HTTP_200=StepOut, HTTP_404=None, HTTP_409=None,
-                                        HTTP_410=None, HTTP_422=None), tags=["forms"])
+@spec.validate(json=AnswersIn, **answers(404, 409, 410, 422, body=True, HTTP_200=StepOut),
+               tags=["forms"])
 def submit_step(token: str, step: str) -> Response:
     """Submit the answers of a form step (or save them as a draft with ``"draft": true``)."""
     body = AnswersIn.model_validate(request.get_json(silent=True) or {})
@@ -121,7 +120,7 @@ def submit_step(token: str, step: str) -> Response:
 
 
 @bp.post("/workflows/<workflow>/cases")
-@spec.validate(json=AnswersIn, resp=Doc(HTTP_201=StartedOut, HTTP_404=None, HTTP_422=None),
+@spec.validate(json=AnswersIn, **answers(404, 409, 422, body=True, HTTP_201=StartedOut),
                tags=["forms"])
 def start_form_case(workflow: str) -> Response:
     """Start a workflow whose first step is a form, without a booking, and submit (or save
