@@ -30,7 +30,7 @@ from engine import database, runtime, tokens
 from engine.catalog import Catalog
 from engine.database import DbSession
 from engine.errors import Conflict
-from engine.models import Booking, Case, CheckIn, StaffUser, Token
+from engine.models import Booking, Case, CheckIn, StaffUser
 from engine.runtime import Env
 from engine.spec import StepSpec, WorkflowSpec
 from engine.steps.booking import bookings
@@ -137,7 +137,7 @@ def _checklist(env: Env, *, payload: str, key: bytes, staff: StaffUser,
         return _result(record("forged"), now)
 
     # 3. The ticket and the booking it stands for.
-    booking = _booking_for(session, catalog, token)
+    booking = _booking_for(session, catalog, token, key)
     if booking is None or booking.status in ("held", "expired"):
         return _result(record("unknown"), now)
     case = booking.case
@@ -210,15 +210,15 @@ def _record(session: DbSession, *, reason: str, booking: Booking | None, counter
     return row
 
 
-def _booking_for(session: DbSession, catalog: Catalog, token: str) -> Booking | None:
+def _booking_for(session: DbSession, catalog: Catalog, token: str,
+                 key: bytes) -> Booking | None:
     """The booking a well-tagged ticket stands for, or None. A revoked ticket still finds its
-    booking, so a cancelled booking's ticket says "cancelled" rather than "unknown"."""
-    digest = hashlib.sha256(f"{PURPOSE}\0{token}".encode()).hexdigest()  # as tokens stores it
-    found = session.execute(select(Token, Case).join(Case, Token.case_id == Case.id).where(
-        Token.token_hash == digest, Token.purpose == PURPOSE)).first()
-    if found is None:
+    booking, so a cancelled booking's ticket says "cancelled" rather than "unknown". A ticket
+    derived from a case token (the case page's) finds the case through that token's row."""
+    row = tokens.find(session, token, PURPOSE, key=key)
+    if row is None:
         return None
-    row, case = found
+    case = row.case
     spec = catalog.for_case(session, case.workflow_id, case.workflow_version)
     step = checkin_step(spec)
     if step is None:
