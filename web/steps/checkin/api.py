@@ -18,7 +18,7 @@ from engine.steps.checkin import daylist
 from engine.steps.checkin import scan as checkins
 from engine.steps.checkin.scan import NONCE
 from web import messages
-from web.api import bp, spec, staff_user
+from web.api import bp, spec, staff_only, staff_user
 from web.context import catalog, now, token_key
 from web.environment import env
 from web.extensions import db
@@ -76,6 +76,7 @@ class CheckinError(BaseModel):
 
 
 @bp.post("/checkins")
+@staff_only
 @spec.validate(json=CheckinIn, resp=Doc(HTTP_200=CheckinOut, HTTP_401=CheckinError,
                                         HTTP_403=CheckinError, HTTP_404=CheckinError,
                                         HTTP_409=CheckinError, HTTP_410=CheckinError,
@@ -104,6 +105,7 @@ class CasesQuery(BaseModel):
 
 
 @bp.get("/cases")
+@staff_only
 @spec.validate(query=CasesQuery, resp=Doc(HTTP_401=CheckinError, HTTP_403=CheckinError,
                                           HTTP_404=CheckinError, HTTP_422=CheckinError),
                tags=["checkin"])

@@ -7,12 +7,13 @@ from spectree import Response as Doc
 
 from engine.errors import NotFound
 from engine.models import Case
-from web.api import bp, spec, staff_user
+from web.api import bp, spec, staff_only, staff_user
 from web.extensions import db
 from web.steps.document.pages import pdf_response, render_pdf
 
 
 @bp.get("/cases/<int:case_id>/documents/<step>.pdf")
+@staff_only
 @spec.validate(resp=Doc(HTTP_401=None, HTTP_404=None), tags=["documents"],
                security={"bearer": []})
 def document_pdf(case_id: int, step: str) -> Response:
