@@ -19,6 +19,7 @@ from spectree.models import SecureType
 
 from engine import staff as staff_accounts
 from engine.errors import EngineError, Invalid
+from engine.fields import FieldError
 from engine.models import StaffUser
 from web.context import catalog, now
 from web.extensions import csrf, db
@@ -30,16 +31,21 @@ _PYDANTIC_CODES = {"missing": "required", "extra_forbidden": "unknown_field",
                    "string_too_long": "too_long", "string_too_short": "too_short",
                    "int_parsing": "invalid_number", "int_type": "invalid_number",
                    "greater_than_equal": "too_small", "less_than_equal": "too_large"}
+# pydantic's limits in an error's context -> the placeholders of our field messages.
+_PYDANTIC_LIMITS = {"ge": "min", "le": "max", "min_length": "min", "max_length": "max"}
 
 
 def _raise_validation(_req: Any, _resp: Any, err: Exception | None, _inst: Any,
                       _adapter: Any) -> None:
     if err is None:
         return
-    fields: dict[str, str] = {}
+    fields: dict[str, Any] = {}
     for e in getattr(err, "errors", lambda: [])():
         loc = [str(p) for p in e.get("loc", ()) if p not in ("body", "json")]
-        fields[".".join(loc) or "body"] = _PYDANTIC_CODES.get(e.get("type", ""), "invalid")
+        code = _PYDANTIC_CODES.get(e.get("type", ""), "invalid")
+        ctx = e.get("ctx") or {}
+        params = {ours: ctx[theirs] for theirs, ours in _PYDANTIC_LIMITS.items() if theirs in ctx}
+        fields[".".join(loc) or "body"] = FieldError(code, **params)
     raise Invalid(fields=fields)
 
 
