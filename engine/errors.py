@@ -6,7 +6,7 @@ HTTP status; the engine never formats user-facing text itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
@@ -21,10 +21,11 @@ class EngineError(Exception):
     status = 400
     follow_up: Callable[[], object] | None = None
 
-    def __init__(self, code: str | None = None, *, fields: dict[str, str] | None = None,
+    def __init__(self, code: str | None = None, *, fields: Mapping[str, Any] | None = None,
                  **params: Any) -> None:
         self.code = code or self.code
-        self.fields = fields or {}
+        # field id -> a stable code, or an engine.fields.FieldError (a code with its limits)
+        self.fields: dict[str, Any] = dict(fields or {})
         self.params = params
         super().__init__(self.code)
 

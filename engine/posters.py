@@ -11,21 +11,23 @@ from sqlalchemy import func, select, update
 from engine.catalog import Catalog
 from engine.database import DbSession
 from engine.errors import Invalid, NotFound
+from engine.fields import FieldError
 from engine.models import Case, Poster
 
+LABEL_MAX = 120
 ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no look-alikes: read out or typed from paper
 
 
 def create(session: DbSession, catalog: Catalog, *, workflow_id: str, label: str, actor: str,
            now: datetime) -> Poster:
     label = " ".join(label.split())
-    fields = {}
+    fields: dict[str, str | FieldError] = {}
     if workflow_id not in catalog.specs:
         fields["workflow"] = "invalid_choice"
     if not label:
         fields["label"] = "required"
-    elif len(label) > 120:
-        fields["label"] = "too_long"
+    elif len(label) > LABEL_MAX:
+        fields["label"] = FieldError("too_long", max=LABEL_MAX)
     if fields:
         raise Invalid(fields=fields)
     poster = Poster(code="".join(secrets.choice(ALPHABET) for _ in range(8)),

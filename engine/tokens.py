@@ -10,6 +10,11 @@ input is folded back) and QR alphanumeric mode.
   check and is rejected before any database lookup.
 * The database keeps only a SHA-256 of each token; a leaked table cannot be turned into links.
 * Tokens carry no personal data.
+* A page a case token leads to (a step's form, the ticket) gets a token *derived* from it:
+  the same random part with the tag of the page's purpose. Only this instance can compute a
+  tag, so a derived token opens its own purpose alone (a ticket's QR code cannot cancel),
+  and it needs no row of its own: it lives and dies with its case token. That is how the
+  citizen's case page links to every page without writing anything.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from engine import database
 from engine.database import DbSession
@@ -100,15 +106,38 @@ def issue(session: DbSession, case: Case, purpose: str, *, key: bytes, now: date
 
 
 _TOKENS = Token.metadata.tables["token"]
+CASE = "case"
+
+
+def derive(key: bytes, case_token: str, purpose: str) -> str:
+    """The token of ``purpose`` derived from ``case_token`` (see the module's docstring)."""
+    body = normalise(case_token)[:SECRET_LEN]
+    return body + _tag(key, purpose, body)
+
+
+def find(session: DbSession, token: str, purpose: str, *, key: bytes) -> Token | None:
+    """The row of a well-tagged ``token`` of ``purpose``: its own, or that of the case token
+    it was derived from (one query either way). Live or not: the caller decides."""
+    hashes = [_hash(purpose, token)]
+    if purpose != CASE:
+        hashes.append(_hash(CASE, derive(key, token, CASE)))
+    rows = {r.token_hash: r for r in session.scalars(
+        select(Token).options(joinedload(Token.case)).where(Token.token_hash.in_(hashes)))}
+    return next((rows[h] for h in hashes if h in rows), None)
+
+
+def which(key: bytes, text: str, purposes: Iterable[str]) -> str | None:
+    """The purpose among ``purposes`` whose tag ``text`` carries. No I/O."""
+    return next((p for p in purposes if check_tag(key, p, text) is not None), None)
 
 
 def resolve(session: DbSession, text: str, purpose: str, *, key: bytes, now: datetime) -> Token:
-    """The live token row for ``text``. Raises Forged (bad tag: no lookup was made), NotFound,
-    or Gone (expired or revoked)."""
+    """The live token row for ``text`` (for a derived token, its case token's row). Raises
+    Forged (bad tag: no lookup was made), NotFound, or Gone (expired or revoked)."""
     token = check_tag(key, purpose, text)
     if token is None:
         raise Forged()
-    row = session.scalar(select(Token).where(Token.token_hash == _hash(purpose, token)))
+    row = find(session, token, purpose, key=key)
     if row is None:
         raise NotFound("unknown_token")
     if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
@@ -120,10 +149,10 @@ def resolve_any(session: DbSession, text: str, purposes: Iterable[str], *, key: 
                 now: datetime) -> Token:
     """Like ``resolve`` for a link that may carry any of ``purposes`` (a case token or a
     step's own): the tag tells which, so there is still one lookup at most."""
-    for purpose in purposes:
-        if check_tag(key, purpose, text) is not None:
-            return resolve(session, text, purpose, key=key, now=now)
-    raise Forged()
+    purpose = which(key, text, purposes)
+    if purpose is None:
+        raise Forged()
+    return resolve(session, text, purpose, key=key, now=now)
 
 
 def revoke(session: DbSession, case: Case, purpose: str, *, now: datetime) -> int:

@@ -33,12 +33,13 @@ def endpoint_exists(kind: str) -> bool:
     return endpoint in current_app.view_functions
 
 
-def safe_link(case: Case, kind: str) -> str | None:
-    """A fresh link of ``kind`` if the part of the app serving it is installed."""
+def safe_link(token: str, kind: str) -> str | None:
+    """A link of ``kind`` derived from the case token, if the part of the app serving it is
+    installed. Derived, not issued: a GET of the case page writes nothing."""
     if not endpoint_exists(kind):
         return None
     try:
-        return links.link(case, kind)
+        return links.derived(token, kind)
     except BuildError:
         return None
 
@@ -46,7 +47,7 @@ def safe_link(case: Case, kind: str) -> str | None:
 def citizen_links(case: Case, spec: WorkflowSpec, booking: Booking | None,
                   token: str) -> dict[str, str]:
     """What the citizen may do now. Booking actions use the case token itself; other steps'
-    pages get their own purpose-scoped link."""
+    pages get a purpose-scoped token derived from it (``engine.tokens.derive``)."""
     from flask import url_for
 
     out: dict[str, str] = {}
@@ -59,9 +60,9 @@ def citizen_links(case: Case, spec: WorkflowSpec, booking: Booking | None,
         return out
     for step in spec.steps:
         if step.type == "form":
-            url = safe_link(case, step.id)
+            url = safe_link(token, step.id)
         elif step.type == "checkin" and booking is not None and booking.status == "confirmed":
-            url = safe_link(case, "ticket")
+            url = safe_link(token, "ticket")
         else:
             url = None
         if url:
@@ -79,7 +80,6 @@ def page(token: str) -> str:
     booking = db.session.scalar(select(Booking).where(Booking.case_id == case.id)
                                 .order_by(Booking.id.desc()).limit(1))
     found = citizen_links(case, spec, booking, token)
-    db.session.commit()  # the links issued above
     steps: list[dict[str, Any]] = [
         {"step": s, "status": step_status(events, s.id), "link": found.get(s.id)}
         for s in spec.steps if s.type != "notify"]

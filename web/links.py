@@ -37,6 +37,15 @@ def link(case: Case, kind: str, issued: dict[str, str] | None = None) -> str:
     return external_url(spec_kind.endpoint, token=token)
 
 
+def derived(case_token: str, kind: str) -> str:
+    """An absolute URL of ``kind`` whose token is derived from ``case_token`` (engine.tokens):
+    nothing is written, so a page shown by a GET can link to the case's other pages. The
+    kind is a registered link kind or a form step's id."""
+    spec_kind = parts.of().link_kinds.get(kind) or LinkKind(f"form:{kind}", FORM_ENDPOINT)
+    token = tokens.derive(token_key(), case_token, spec_kind.purpose)
+    return external_url(spec_kind.endpoint, token=token)
+
+
 def links(case: Case, kinds: list[str]) -> dict[str, str]:
     issued: dict[str, str] = {}
     return {kind: link(case, kind, issued) for kind in kinds}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask_babel import gettext, lazy_gettext
+from flask_babel import format_decimal, gettext, lazy_gettext
 
 _MESSAGES: dict[str, Any] = {
     # generic
@@ -65,20 +65,31 @@ def register(messages: Mapping[str, Any] | None = None,
 
 def message(code: str, params: Mapping[str, Any] | None = None) -> str:
     text = _MESSAGES.get(code) or _MESSAGES["error"]
-    return _format(text, params)
+    return _format(text, params, _MESSAGES["error"])
 
 
 def field_message(code: str, params: Mapping[str, Any] | None = None) -> str:
     text = _FIELD_MESSAGES.get(code) or _FIELD_MESSAGES["invalid"]
-    return _format(text, params)
+    return _format(text, params, _FIELD_MESSAGES["invalid"])
 
 
-def _format(text: Any, params: Mapping[str, Any] | None) -> str:
+def _shown(value: Any) -> Any:
+    """A number as the reader writes it, in the page's locale: 1 (never 1.0), 2,147,483,647."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return format_decimal(value)
+    return value
+
+
+def _format(text: Any, params: Mapping[str, Any] | None, fallback: Any) -> str:
+    """``text`` with its placeholders filled. A message whose placeholders cannot all be
+    filled falls back to ``fallback`` rather than show ``%(min)s`` to anyone."""
     rendered = str(text)
-    try:
-        return rendered % dict(params) if params and "%(" in rendered else rendered
-    except (KeyError, ValueError, TypeError):
+    if "%(" not in rendered:
         return rendered
+    try:
+        return rendered % {k: _shown(v) for k, v in (params or {}).items()}
+    except (KeyError, ValueError, TypeError):
+        return str(fallback)
 
 
 def known(code: str) -> bool:

@@ -26,6 +26,7 @@ from engine.models import Poster
 from engine.steps.checkin.tickets import png, svg
 from web import messages, parts
 from web.context import actor, api_request, catalog, external_url, now
+from web.errors import field_messages
 from web.extensions import db
 from web.public import entry_url
 
@@ -83,7 +84,7 @@ def index() -> Response | tuple[str, int] | str:
                                         now=now())
             except posters.Invalid as exc:
                 db.session.rollback()
-                errors = {k: messages.field_message(v) for k, v in exc.fields.items()}
+                errors = field_messages(exc.fields)
             else:
                 db.session.commit()
                 flash(_l("Poster created. Print it and put it up."), "success")

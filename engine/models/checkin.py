@@ -30,6 +30,9 @@ class CheckIn(Base):
     counter: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(String(24))
     nonce: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The scan the nonce was made for (engine.steps.checkin.scan.nonce_scope): a retry must
+    # match it to be replayed.
+    nonce_scope: Mapped[str | None] = mapped_column(String(64))
     actor: Mapped[str] = mapped_column(String(96))
     at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -11,8 +11,19 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from engine.models import Booking, Case, IdempotencyKey, Message, Slot, WaitlistEntry
+from engine import runtime
+from engine.models import (
+    Base,
+    Booking,
+    Case,
+    IdempotencyKey,
+    Message,
+    Slot,
+    WaitlistEntry,
+)
 from engine.steps.booking import bookings, places, slots
+from engine.steps.checkin.scan import perform_checkin
+from web.context import now, token_key
 from web.extensions import db
 
 NOW = datetime(2026, 12, 2, 0, 0, tzinfo=UTC)  # Wed 2 Dec 2026, 09:00 in Tokyo
@@ -40,6 +51,10 @@ def first_slot(app: Flask, day: date = DAY, cap: int | None = None) -> int:
             places.resize(db.session, sid, cap)
         db.session.commit()
         return int(sid)
+
+
+def env_for(app: Flask) -> runtime.Env:
+    return runtime.Env(db.session, app.extensions["catalog"], now())
 
 
 def count(app: Flask, model: Any, *where: Any) -> int:
@@ -83,6 +98,46 @@ def test_booking_flow_to_confirmation_and_case_page(app: Flask, client: Any) -> 
         assert [e.event for e in case.events if e.step_id == "visit"] == ["held", "booked"]
     ics = client.get(case_url.replace("/c/", "/book/ics/") + ".ics")
     assert ics.mimetype == "text/calendar" and b"TZID=Asia/Tokyo" in ics.data
+
+
+def table_counts(app: Flask) -> dict[str, int]:
+    with app.app_context():
+        return {name: int(db.session.scalar(select(func.count()).select_from(table)))
+                for name, table in Base.metadata.tables.items()}
+
+
+def test_case_page_views_write_nothing_and_its_links_work(app: Flask, client: Any,
+                                                          make_staff: Any) -> None:
+    """Mail scanners and reloads may fetch the case page any number of times: no row is
+    written, and the links it shows (derived from the case token) open their pages."""
+    sid = first_slot(app)
+    resp = client.post(hold_and_get_details(client, sid), data={**ANSWERS, "form_key": "f1"})
+    done = client.get(resp.headers["Location"]).get_data(as_text=True)
+    case_url = re.search(r'href="(/c/[A-Z0-9]+)"', done).group(1)
+    before = table_counts(app)
+    pages = [client.get(case_url) for _ in range(30)]
+    assert {p.status_code for p in pages} == {200}
+    assert table_counts(app) == before
+    html = pages[-1].get_data(as_text=True)
+    form_url = re.search(r'href="https?://[^/"]+(/f/[A-Z0-9]+)"', html).group(1)
+    ticket_url = re.search(r'href="https?://[^/"]+(/t/[A-Z0-9]+)"', html).group(1)
+    assert pages[0].get_data(as_text=True) == html  # the same links on every view
+    form = client.get(form_url)
+    assert form.status_code == 200 and "妊娠届出アンケート" in form.get_data(as_text=True)
+    ticket = client.get(ticket_url)
+    assert ticket.status_code == 200 and "山田 花子" in ticket.get_data(as_text=True)
+    assert client.get(ticket_url + "/qr.png").mimetype == "image/png"
+    assert table_counts(app) == before
+    # A derived link opens its own page only: the ticket's code is not a case token.
+    ticket_token = ticket_url.rsplit("/", 1)[-1]
+    assert client.get(f"/c/{ticket_token}").status_code == 404
+    assert client.post(f"/book/cancel/{ticket_token}").status_code == 404
+    # ... and the counter finds the booking from it (too early today, but found).
+    staff = make_staff()
+    with app.app_context():
+        result = perform_checkin(env_for(app), payload=ticket_token, key=token_key(),
+                                 staff=staff)
+    assert result.reason == "wrong_day" and result.name == "山田 花子"
 
 
 def test_invalid_details_are_explained_and_nothing_is_booked(app: Flask, client: Any) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import event, func, select
 from engine import runtime, tokens
 from engine.models import Booking, CheckIn, QueueTicket
 from engine.steps.checkin import tickets
-from engine.steps.checkin.scan import Result, perform_checkin
+from engine.steps.checkin.scan import NonceReused, Result, perform_checkin
 from tests.checkin.support import VISIT, events, make_ticket, submit_form
 from web.context import token_key
 from web.extensions import db
@@ -189,6 +189,59 @@ def test_same_nonce_twice_is_one_row(app: Any, make_staff: Any) -> None:
     assert first.reason == again.reason == "ok" and again.replayed
     assert again.checkin_id == first.checkin_id and again.queue_number == 1
     assert rows(app) == [(ticket.booking_id, "ok")]
+
+
+def test_nonce_reused_for_another_ticket_is_refused_and_writes_nothing(
+        app: Any, make_staff: Any) -> None:
+    staff = make_staff()
+    first, other = make_ticket(app), make_ticket(app, name="佐藤 一郎")
+    assert scan(app, first.token, staff, nonce="n-1").reason == "ok"
+    with pytest.raises(NonceReused):
+        scan(app, other.token, staff, nonce="n-1")
+    assert booking_status(app, other.booking_id) == "confirmed"
+    assert rows(app) == [(first.booking_id, "ok")]
+    assert scan(app, other.token, staff, nonce="n-2").reason == "ok"  # a fresh nonce works
+
+
+@pytest.mark.parametrize("who", ["other_staff", "other_counter"])
+def test_nonce_reused_by_another_staff_or_counter_is_refused(app: Any, make_staff: Any,
+                                                              who: str) -> None:
+    staff = make_staff(counters=("hoken-center", "shimin-ka"))
+    ticket = make_ticket(app)
+    assert scan(app, ticket.token, staff, nonce="n-1", counter="hoken-center").reason == "ok"
+    if who == "other_staff":
+        again = dict(staff=make_staff("other@example.jp"), counter="hoken-center")
+    else:
+        again = dict(staff=staff, counter="shimin-ka")
+    with pytest.raises(NonceReused):
+        scan(app, ticket.token, nonce="n-1", **again)
+    assert rows(app) == [(ticket.booking_id, "ok")]
+
+
+def test_nonce_reused_for_another_ticket_while_racing_is_refused(app: Any,
+                                                                  make_staff: Any) -> None:
+    """Two different scans sent with one nonce at once: one is answered, the other refused."""
+    staff = make_staff()
+    tickets_ = [make_ticket(app), make_ticket(app, name="佐藤 一郎")]
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def worker(token: str) -> None:
+        barrier.wait(10)
+        try:
+            outcomes.append(scan(app, token, staff, nonce="race-1").reason)
+        except NonceReused:
+            outcomes.append("nonce_reused")
+
+    threads = [threading.Thread(target=worker, args=(t.token,)) for t in tickets_]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(outcomes) == ["nonce_reused", "ok"]
+    assert [r for _, r in rows(app)] == ["ok"]
+    assert sorted(booking_status(app, t.booking_id) for t in tickets_) == [
+        "checked_in", "confirmed"]
 
 
 def test_questionnaire_status_shown(app: Any, make_staff: Any) -> None:

@@ -71,6 +71,43 @@ def test_ticket_png_decodes_and_checks_in_through_the_api(app: Any, client: Any,
     assert checkin_count(app) == 2
 
 
+def test_api_refuses_a_nonce_reused_for_another_ticket(app: Any, client: Any,
+                                                        bearer: Any) -> None:
+    headers = bearer()
+    first, other = make_ticket(app), make_ticket(app, name="佐藤 一郎")
+    at(app, VISIT)
+    ok = client.post("/api/v1/checkins", json={"payload": first.token, "nonce": "abc"},
+                     headers=headers)
+    assert ok.status_code == 200
+    reused = client.post("/api/v1/checkins", json={"payload": other.token, "nonce": "abc"},
+                         headers=headers)
+    assert reused.status_code == 409, reused.get_json()
+    error = reused.get_json()["error"]
+    assert error["code"] == "nonce_reused" and "使用済み" in error["message"]
+    assert "checkin" not in reused.get_json()  # nothing of the first scan leaks
+    assert checkin_count(app) == 1
+
+
+def test_scanner_page_refuses_a_nonce_reused_for_another_ticket(app: Any, client: Any,
+                                                                auth: Any,
+                                                                make_staff: Any) -> None:
+    make_staff("desk@example.jp")
+    first, other = make_ticket(app), make_ticket(app, name="佐藤 一郎")
+    auth.login("desk@example.jp")
+    at(app, VISIT)
+    assert client.post("/staff/checkin", data={"payload": first.token,
+                                               "nonce": "n1"}).status_code == 200
+    page = client.post("/staff/checkin", data={"payload": other.token, "nonce": "n1"})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 409 and "別の読み取りで使用済み" in html
+    assert "受付しました" not in html and "佐藤 一郎" not in html and "山田 花子" not in html
+    fragment = client.post("/staff/checkin", data={"payload": other.token, "nonce": "n1"},
+                           headers={"X-Requested-With": "fetch"})
+    assert fragment.status_code == 200 and 'data-reason="nonce_reused"' in fragment.get_data(
+        as_text=True)
+    assert checkin_count(app) == 1
+
+
 def test_ticket_links_are_registered(app: Any) -> None:
     from web import parts
 

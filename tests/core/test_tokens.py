@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 
 from engine import runtime, tokens
 from engine.errors import Gone, NotFound
@@ -119,3 +119,26 @@ def test_resolve_any_picks_the_purpose_by_its_tag_without_extra_lookups(app, mak
             tokens.resolve_any(db.session, tokens.make(OTHER, "case"),
                                ["case", "form:questionnaire"], key=KEY, now=NOW)
         assert len(statements) == 1
+
+
+def test_derived_token_opens_its_purpose_only_and_lives_with_its_case_token(app, make_case):
+    case_id = make_case()
+    with app.app_context():
+        from engine.models import Case
+        case = db.session.get(Case, case_id)
+        case_token = tokens.issue(db.session, case, "case", key=KEY, now=NOW)
+        db.session.commit()
+        rows = db.session.scalar(select(func.count()).select_from(Token))
+        ticket = tokens.derive(KEY, case_token, "ticket")
+        assert ticket != case_token and tokens.derive(KEY, case_token, "ticket") == ticket
+        assert tokens.resolve(db.session, ticket, "ticket", key=KEY, now=NOW).case_id == case_id
+        for purpose in ("case", "cancel"):  # a ticket's QR code cannot open the case
+            with pytest.raises(tokens.Forged):
+                tokens.resolve(db.session, ticket, purpose, key=KEY, now=NOW)
+        with pytest.raises(tokens.Forged):  # only this instance can derive
+            tokens.resolve(db.session, tokens.derive(OTHER, case_token, "ticket"), "ticket",
+                           key=KEY, now=NOW)
+        assert db.session.scalar(select(func.count()).select_from(Token)) == rows
+        tokens.revoke(db.session, case, "case", now=NOW)
+        with pytest.raises(Gone):
+            tokens.resolve(db.session, ticket, "ticket", key=KEY, now=NOW)

@@ -10,6 +10,7 @@
   var region = document.getElementById("result");
   var config = document.getElementById("scanner-config").dataset;
   var busy = false;
+  var unanswered = null;  // the payload of a scan that got no answer, retried with its nonce
 
   function newNonce() {
     var bytes = new Uint8Array(16);
@@ -45,6 +46,10 @@
   function send(payload) {
     if (busy) return;
     busy = true;
+    // Only a retry of the very same scan keeps the nonce: the server refuses a nonce sent
+    // with another ticket.
+    if (unanswered !== null && unanswered !== payload) nonce.value = newNonce();
+    unanswered = payload;
     input.value = payload;
     var body = new FormData(form);
     message(config.sending);
@@ -57,6 +62,7 @@
       .then(function (html) {
         show(html);
         nonce.value = newNonce();  // a retry after a network error keeps the old nonce
+        unanswered = null;
         input.value = "";
       })
       .catch(function () { message(config.networkError); })

@@ -6,11 +6,17 @@ truncated or foreign payload is rejected from its tag alone, before any lookup o
 The booking moves to ``checked_in`` with one conditional UPDATE, so two scanners scanning the
 same ticket at once give exactly one ``ok``; the other gets ``already_checked_in`` with the
 time and counter of the first.
+
+A client's nonce makes a scan safe to retry. It is bound to the scan it was made for (the QR
+text, the staff member and the counter asked for, kept as a keyed hash): the same nonce with
+the same scan replays the first answer; with anything else it is refused (``nonce_reused``)
+and nothing is written, so a reused nonce never answers for another ticket or counter.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -23,7 +29,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 from engine import database, runtime, tokens
 from engine.catalog import Catalog
 from engine.database import DbSession
-from engine.models import Booking, Case, CheckIn, StaffUser, Token
+from engine.errors import Conflict
+from engine.models import Booking, Case, CheckIn, StaffUser
 from engine.runtime import Env
 from engine.spec import StepSpec, WorkflowSpec
 from engine.steps.booking import bookings
@@ -79,33 +86,50 @@ def perform_checkin(env: Env, *, payload: str, key: bytes, staff: StaffUser,
     own counter, if the staff member serves it), by ``staff`` (the actor) at ``env.now``."""
     env = replace(env, actor=staff.actor)
     session, catalog = env.session, env.catalog
+    scope = nonce_scope(key, payload=payload, staff=staff, counter=counter) if nonce else None
     # 1. The same nonce again (a retried request) answers what the first scan answered,
-    #    also when the retry raced the first attempt on another connection.
+    #    also when the retry raced the first attempt on another connection; the same nonce
+    #    for another scan is refused.
     if nonce:
         first = session.scalar(select(CheckIn).where(CheckIn.nonce == nonce))
         if first is not None:
-            return _replay(session, catalog, first, staff)
+            return _replay(session, catalog, first, staff, scope)
     try:
         return _checklist(env, payload=payload, key=key, staff=staff, counter=counter,
-                          nonce=nonce)
+                          nonce=nonce, scope=scope)
     except NonceTaken:
         first = session.scalar(select(CheckIn).where(CheckIn.nonce == nonce))
         assert first is not None
-        return _replay(session, catalog, first, staff)
+        return _replay(session, catalog, first, staff, scope)
 
 
 class NonceTaken(Exception):
     """Another connection committed a scan with the same nonce while this one ran."""
 
 
+class NonceReused(Conflict):
+    """The nonce was already used for another scan (another ticket, staff member or
+    counter). Nothing was written."""
+
+    code = "nonce_reused"
+
+
+def nonce_scope(key: bytes, *, payload: str, staff: StaffUser, counter: str | None) -> str:
+    """What a nonce is bound to: the scan as the client sent it. Keyed, so the stored value
+    says nothing about the ticket to a reader of the table."""
+    scan = "\0".join((str(staff.id), counter or "", payload))
+    return hmac.new(key, f"checkin-nonce\0{scan}".encode("utf-8", "surrogatepass"),
+                    hashlib.sha256).hexdigest()
+
+
 def _checklist(env: Env, *, payload: str, key: bytes, staff: StaffUser,
-               counter: str | None, nonce: str | None) -> Result:
+               counter: str | None, nonce: str | None, scope: str | None) -> Result:
     """The checklist itself."""
     session, catalog, now, actor = env.session, env.catalog, env.now, env.actor
 
     def record(reason: str, booking: Booking | None = None) -> CheckIn:
         return _record(session, reason=reason, booking=booking, counter=counter, nonce=nonce,
-                       actor=actor, now=now)
+                       scope=scope, actor=actor, now=now)
 
     # 2. The tag: forged, altered, truncated, foreign or noise. No lookup of anything.
     token = tokens.check_tag(key, PURPOSE, payload[:256])
@@ -113,7 +137,7 @@ def _checklist(env: Env, *, payload: str, key: bytes, staff: StaffUser,
         return _result(record("forged"), now)
 
     # 3. The ticket and the booking it stands for.
-    booking = _booking_for(session, catalog, token)
+    booking = _booking_for(session, catalog, token, key)
     if booking is None or booking.status in ("held", "expired"):
         return _result(record("unknown"), now)
     case = booking.case
@@ -169,9 +193,10 @@ def _checklist(env: Env, *, payload: str, key: bytes, staff: StaffUser,
 
 
 def _record(session: DbSession, *, reason: str, booking: Booking | None, counter: str | None,
-            nonce: str | None, actor: str, now: datetime) -> CheckIn:
+            nonce: str | None, scope: str | None, actor: str, now: datetime) -> CheckIn:
     row = CheckIn(booking_id=booking.id if booking else None, counter=counter, reason=reason,
-                  nonce=nonce or None, actor=actor, at=now)
+                  nonce=nonce or None, nonce_scope=scope if nonce else None, actor=actor,
+                  at=now)
     if not nonce:
         session.add(row)
         session.flush()
@@ -185,15 +210,15 @@ def _record(session: DbSession, *, reason: str, booking: Booking | None, counter
     return row
 
 
-def _booking_for(session: DbSession, catalog: Catalog, token: str) -> Booking | None:
+def _booking_for(session: DbSession, catalog: Catalog, token: str,
+                 key: bytes) -> Booking | None:
     """The booking a well-tagged ticket stands for, or None. A revoked ticket still finds its
-    booking, so a cancelled booking's ticket says "cancelled" rather than "unknown"."""
-    digest = hashlib.sha256(f"{PURPOSE}\0{token}".encode()).hexdigest()  # as tokens stores it
-    found = session.execute(select(Token, Case).join(Case, Token.case_id == Case.id).where(
-        Token.token_hash == digest, Token.purpose == PURPOSE)).first()
-    if found is None:
+    booking, so a cancelled booking's ticket says "cancelled" rather than "unknown". A ticket
+    derived from a case token (the case page's) finds the case through that token's row."""
+    row = tokens.find(session, token, PURPOSE, key=key)
+    if row is None:
         return None
-    row, case = found
+    case = row.case
     spec = catalog.for_case(session, case.workflow_id, case.workflow_version)
     step = checkin_step(spec)
     if step is None:
@@ -220,7 +245,12 @@ def _refused(env: Env, row: CheckIn, booking: Booking, step: StepSpec, *,
     return result
 
 
-def _replay(session: DbSession, catalog: Catalog, first: CheckIn, staff: StaffUser) -> Result:
+def _replay(session: DbSession, catalog: Catalog, first: CheckIn, staff: StaffUser,
+            scope: str | None) -> Result:
+    """The first answer to this nonce, if it was given to this very scan."""
+    if scope is None or first.nonce_scope is None or not hmac.compare_digest(
+            first.nonce_scope, scope):
+        raise NonceReused()
     result = _result(first, first.at)
     result.replayed = True
     booking = session.get(Booking, first.booking_id) if first.booking_id else None

@@ -17,7 +17,7 @@ from engine.steps.checkin import daylist
 from engine.steps.checkin import scan as checkins
 from engine.steps.checkin.scan import NONCE
 from web import messages
-from web.api import STAFF, ErrorResponse, answers, bp, media, spec, staff_user
+from web.api import STAFF, ErrorResponse, answers, bp, media, spec, staff_only, staff_user
 from web.context import catalog, now, token_key
 from web.environment import env
 from web.extensions import db
@@ -68,6 +68,7 @@ class CheckinError(ErrorResponse):
 
 
 @bp.post("/checkins")
+@staff_only
 @spec.validate(json=CheckinIn, **answers(401, 403, 404, 409, 410, 422, body=True,
                                          HTTP_200=CheckinOut, HTTP_403=CheckinError,
                                          HTTP_404=CheckinError, HTTP_409=CheckinError,
@@ -120,6 +121,7 @@ class CaseRecords(BaseModel):
 
 
 @bp.get("/cases")
+@staff_only
 @spec.validate(query=CasesQuery, **answers(401, 403, 404, 422, HTTP_200=None),
                tags=["checkin"], security=STAFF)
 def export_cases() -> Response:

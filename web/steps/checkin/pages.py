@@ -57,6 +57,8 @@ messages.register(messages={
     "queue_ticket_not_found": _l("The page or item was not found."),
     "booking_not_found": _l("The page or item was not found."),
     "no_counter": _l("You do not serve any counter."),
+    "nonce_reused": _l("This request was already used for another scan. Nothing was "
+                       "changed. Please scan again."),
 })
 
 
@@ -156,18 +158,24 @@ def ticket_qr(token: str) -> Response:
 @login_required
 def scanner() -> Any:
     counter = chosen_counter()
-    result = None
+    result = refused = None
     if request.method == "POST":
-        result = checkins.perform_checkin(
-            env(), payload=request.form.get("payload", ""), key=token_key(),
-            staff=current_user._get_current_object(), counter=counter,
-            nonce=_nonce(request.form.get("nonce", "")))
-        db.session.commit()
-    context = {"result": result, "counter": counter, "counters": my_counters(),
-               "nonce": secrets.token_hex(16), "document_url": _result_document(result)}
+        try:
+            result = checkins.perform_checkin(
+                env(), payload=request.form.get("payload", ""), key=token_key(),
+                staff=current_user._get_current_object(), counter=counter,
+                nonce=_nonce(request.form.get("nonce", "")))
+        except checkins.NonceReused as exc:
+            db.session.rollback()
+            refused = messages.message(exc.code)
+        else:
+            db.session.commit()
+    context = {"result": result, "refused": refused, "counter": counter,
+               "counters": my_counters(), "nonce": secrets.token_hex(16),
+               "document_url": _result_document(result)}
     if request.method == "POST" and request.headers.get("X-Requested-With") == "fetch":
         return render_template("checkin/staff/result.html", **context)
-    status = 200 if result is None or result.ok else (
+    status = 409 if refused else 200 if result is None or result.ok else (
         409 if result.reason == "already_checked_in" else 422)
     return render_template("checkin/staff/scanner.html", **context), status
 

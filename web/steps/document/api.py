@@ -6,12 +6,13 @@ from flask import Response
 
 from engine.errors import NotFound
 from engine.models import Case
-from web.api import STAFF, answers, bp, media, spec, staff_user
+from web.api import STAFF, answers, bp, media, spec, staff_only, staff_user
 from web.extensions import db
 from web.steps.document.pages import pdf_response, render_pdf
 
 
 @bp.get("/cases/<int:case_id>/documents/<step>.pdf")
+@staff_only
 @spec.validate(**answers(401, 404, 409, HTTP_200=None), tags=["documents"], security=STAFF)
 def document_pdf(case_id: int, step: str) -> Response:
     """The case's official document as a PDF (staff serving the workflow)."""

@@ -68,11 +68,14 @@ def _resolve(token: str) -> tuple[Case, WorkflowSpec, FormStep]:
     """The case and form step a link names. The purpose is ``form:<step>``; the tag tells
     which step without a database lookup, and a forged link is refused before any."""
     step_ids = sorted({s.id for spec in catalog() for s in spec.steps if s.type == "form"})
-    row = tokens.resolve_any(db.session, token, [f"form:{i}" for i in step_ids],
-                             key=token_key(), now=now())
+    # The tag names the step (the row may be the case token's, for a derived link).
+    purpose = tokens.which(token_key(), token, [f"form:{i}" for i in step_ids])
+    if purpose is None:
+        raise tokens.Forged()
+    row = tokens.resolve(db.session, token, purpose, key=token_key(), now=now())
     case = row.case
     spec = catalog().for_case(db.session, case.workflow_id, case.workflow_version)
-    return case, spec, forms.form_step(spec, row.purpose.removeprefix("form:"))
+    return case, spec, forms.form_step(spec, purpose.removeprefix("form:"))
 
 
 @bp.route("/f/<token>", methods=["GET", "POST"])
