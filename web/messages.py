@@ -4,14 +4,18 @@ own codes with ``register``; the engine only ever produces the codes."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
-from flask_babel import gettext, lazy_gettext
+from flask_babel import format_date, gettext, lazy_gettext
 
 _MESSAGES: dict[str, Any] = {
     # generic
     "error": lazy_gettext("Something went wrong. Nothing was changed."),
     "bad_request": lazy_gettext("The request could not be understood."),
+    "bad_json": lazy_gettext("The request body is not valid JSON, or is nested too deeply."),
+    "unsupported_media_type": lazy_gettext(
+        "The request body must be JSON (Content-Type: application/json)."),
     "not_found": lazy_gettext("The page or item was not found."),
     "method_not_allowed": lazy_gettext("This action is not allowed here."),
     "forbidden": lazy_gettext("You do not have permission to do this."),
@@ -53,6 +57,10 @@ _FIELD_MESSAGES: dict[str, Any] = {
     "consent_required": lazy_gettext("Please agree to continue."),
     "unknown_field": lazy_gettext("This field is not part of the form."),
     "invalid_role": lazy_gettext("Choose admin or staff."),
+    "invalid_character": lazy_gettext("Remove the control characters or unreadable "
+                                      "characters from this answer."),
+    "date_too_early": lazy_gettext("Enter a date on or after %(min)s."),
+    "date_too_late": lazy_gettext("Enter a date on or before %(max)s."),
 }
 
 
@@ -74,6 +82,9 @@ def field_message(code: str, params: Mapping[str, Any] | None = None) -> str:
 
 def _format(text: Any, params: Mapping[str, Any] | None) -> str:
     rendered = str(text)
+    if params:  # a date reads as the language writes it (2026年12月1日, December 1, 2026)
+        params = {k: format_date(v, "long") if isinstance(v, date) else v
+                  for k, v in params.items()}
     try:
         return rendered % dict(params) if params and "%(" in rendered else rendered
     except (KeyError, ValueError, TypeError):
