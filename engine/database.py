@@ -21,6 +21,8 @@ DbSession = Session | scoped_session[Any]
 
 # A pooled PostgreSQL connection idle for longer than this is tested before use.
 PING_IDLE_SECONDS = 10.0
+# The largest id an id column holds (INTEGER on PostgreSQL): a larger one names no row.
+MAX_ROW_ID = 2**31 - 1
 
 
 def configure(engine: Engine, *, ping_idle_seconds: float = PING_IDLE_SECONDS) -> None:

@@ -6,8 +6,10 @@ Errors are stable codes (``required``, ``invalid_kana`` ...); the web layer word
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Iterable, Mapping
+from datetime import date
 from typing import Any, Literal
 
 import phonenumbers
@@ -26,6 +28,13 @@ FieldType = Literal["text", "textarea", "number", "date", "choice", "select", "m
 FieldId = str
 
 DEFAULT_MAX = {"text": 200, "textarea": 4000, "name": 100, "kana": 100}
+# A date field's bounds unless it names its own: a living person's birth date to a date a
+# few years ahead. ``today`` is the day in Japan when the answer is checked.
+DATE_MIN, DATE_MAX = "-120y", "+10y"
+# Numbers beyond 15 digits are not exact in a float (nor in a browser's JavaScript): no form
+# of an office asks for one, and a 400-digit integer must not reach float arithmetic.
+NUMBER_LIMIT = 10**15 - 1
+_RELATIVE = re.compile(r"^(?:today|([+-])(\d{1,3})([ymd]))$")
 
 
 class Choice(SpecModel):
@@ -54,8 +63,10 @@ class FieldSpec(SpecModel):
     required: bool = False
     min_length: int | None = Field(default=None, ge=0)
     max_length: int | None = Field(default=None, ge=1, le=20000)
-    min: float | None = None
-    max: float | None = None
+    # number fields: numbers. date fields: a date (2020-04-01) or one relative to the day the
+    # answer is checked ("today", "-120y", "+6m", "-30d").
+    min: float | date | str | None = None
+    max: float | date | str | None = None
     pattern: str | None = None
     choices: tuple[Choice, ...] = ()
     prefill: str | None = None
@@ -81,20 +92,65 @@ class FieldSpec(SpecModel):
         if (self.min_length is not None and self.max_length is not None
                 and self.min_length > self.max_length):
             raise ValueError("min_length is greater than max_length")
-        if self.min is not None and self.max is not None and self.min > self.max:
+        for bound in (self.min, self.max):
+            if bound is None:
+                continue
+            if self.type == "date":
+                _date_bound(bound, date(2000, 1, 1))
+            elif self.type != "number" or not isinstance(bound, (int, float)):
+                raise ValueError("min/max are numbers for a number field, dates for a date "
+                                 "field, and nothing for other fields")
+        if isinstance(self.min, (int, float)) and isinstance(self.max, (int, float)) and (
+                self.min > self.max):
             raise ValueError("min is greater than max")
+        if self.type == "date" and _date_kind(self.min) == _date_kind(self.max) and (
+                self.date_range(date(2000, 1, 1))[0] > self.date_range(date(2000, 1, 1))[1]):
+            raise ValueError("min is later than max")
         if self.choices and self.type not in ("choice", "select", "multichoice"):
             raise ValueError(f"a {self.type} field takes no choices")
         values = [c.value for c in self.choices]
         if len(set(values)) != len(values):
             raise ValueError("choice values must be unique")
-        if self.type == "date" and (self.min is not None or self.max is not None):
-            raise ValueError("a date field takes no min/max")
         return self
 
     @property
     def limit(self) -> int | None:
         return self.max_length or DEFAULT_MAX.get(self.type)
+
+    def date_range(self, today: date) -> tuple[date, date]:
+        """The earliest and latest date a date field accepts on ``today``."""
+        return (_date_bound(DATE_MIN if self.min is None else self.min, today),
+                _date_bound(DATE_MAX if self.max is None else self.max, today))
+
+
+def _date_kind(bound: Any) -> str:
+    """Bounds of one kind can be compared when the workflow is loaded; a fixed date and one
+    relative to today only on the day."""
+    return "relative" if bound is None or _RELATIVE.match(str(bound).strip()) else "fixed"
+
+
+def _date_bound(bound: Any, today: date) -> date:
+    """A date bound as written in a workflow file, on ``today``."""
+    if isinstance(bound, date):
+        return bound
+    text = str(bound).strip()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        pass
+    m = _RELATIVE.match(text)
+    if m is None:
+        raise ValueError(f"{bound!r} is not a date bound: write a date such as 2020-04-01, "
+                         '"today", or a distance from today such as "-120y", "+6m", "-30d"')
+    if m[1] is None:
+        return today
+    n = int(m[2]) * (-1 if m[1] == "-" else 1)
+    if m[3] == "d":
+        return date.fromordinal(today.toordinal() + n)
+    months = n * (12 if m[3] == "y" else 1)
+    year, month = divmod(today.year * 12 + today.month - 1 + months, 12)
+    month += 1
+    return date(year, month, min(today.day, calendar.monthrange(year, month)[1]))
 
 
 def field_references(fields: Iterable[FieldSpec], loc: Loc) -> list[tuple[Loc, str]]:
@@ -166,13 +222,24 @@ _SPACES = re.compile(r"[\s\u3000]+")
 _KATAKANA = re.compile(r"^[\u30A1-\u30FA\u30FC-\u30FE・ ]+$")
 _HIRAGANA = re.compile(r"^[\u3041-\u3096\u309D\u309E\u30FC・ ]+$")
 _POSTAL = re.compile(r"^(\d{3})-?(\d{4})$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Refused, not stripped: a character the citizen cannot see would change what is stored.
+# Tab and line breaks are spacing (folded to a space outside a textarea); lone surrogates
+# are no characters at all (UTF-8 cannot hold them, nor PostgreSQL).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _DASHES = str.maketrans({"ー": "-", "−": "-", "‐": "-", "‑": "-", "–": "-", "—": "-",
                          "―": "-", "ｰ": "-", "－": "-"})
 
 
-def clean(field: FieldSpec, raw: Any) -> Any:
-    """Validate and normalise one answer. Returns None for an empty optional answer."""
+def has_control(text: str) -> bool:
+    """Whether ``text`` holds a control character or a lone surrogate (refused everywhere)."""
+    return _CONTROL.search(text) is not None
+
+
+def clean(field: FieldSpec, raw: Any, *, today: date) -> Any:
+    """Validate and normalise one answer (``today``: the day in Japan, for date bounds).
+    Returns None for an empty optional answer."""
+    if isinstance(raw, str) and has_control(raw):
+        raise FieldError("invalid_character")
     if field.type == "multichoice":
         values = raw if isinstance(raw, list) else ([] if raw in (None, "") else [raw])
         values = [str(v) for v in values]
@@ -197,7 +264,9 @@ def clean(field: FieldSpec, raw: Any) -> Any:
         raise FieldError("invalid")
     if isinstance(raw, bool) or (field.type not in ("number",) and isinstance(raw, float)):
         raise FieldError("invalid")
-    text = _CONTROL.sub("", str(raw)).strip() if field.type != "textarea" else str(raw)
+    if field.type == "date":
+        return _date(field, str(raw).strip(), today)
+    text = str(raw).strip() if field.type != "textarea" else str(raw)
     return _CLEANERS[field.type](field, text)
 
 
@@ -217,7 +286,7 @@ def _text(field: FieldSpec, text: str) -> str:
 
 
 def _textarea(field: FieldSpec, text: str) -> str:
-    text = _CONTROL.sub("", fold_width(text.replace("\r\n", "\n").replace("\r", "\n"))).strip()
+    text = fold_width(text.replace("\r\n", "\n").replace("\r", "\n")).strip()
     return _length(field, text)
 
 
@@ -238,6 +307,10 @@ def _number(field: FieldSpec, text: str) -> int | float:
     s = fold_width(text).replace(",", "").replace("，", "").translate(_DASHES).strip()
     if not re.fullmatch(r"-?(\d+(\.\d*)?|\.\d+)", s):
         raise FieldError("invalid_number")
+    if len(s.lstrip("-").partition(".")[0].lstrip("0")) > len(str(NUMBER_LIMIT)):
+        if s.startswith("-"):
+            raise FieldError("too_small", min=-NUMBER_LIMIT)
+        raise FieldError("too_large", max=NUMBER_LIMIT)
     value: int | float = int(s) if re.fullmatch(r"-?\d+", s) else float(s)
     if field.integer and not float(value).is_integer():
         raise FieldError("not_integer")
@@ -245,18 +318,26 @@ def _number(field: FieldSpec, text: str) -> int | float:
         value = int(value)
     if value != value or value in (float("inf"), float("-inf")):
         raise FieldError("invalid_number")
-    if field.min is not None and value < field.min:
-        raise FieldError("too_small", min=field.min)
-    if field.max is not None and value > field.max:
-        raise FieldError("too_large", max=field.max)
+    low = field.min if isinstance(field.min, (int, float)) else -NUMBER_LIMIT
+    high = field.max if isinstance(field.max, (int, float)) else NUMBER_LIMIT
+    if value < low:
+        raise FieldError("too_small", min=low)
+    if value > high:
+        raise FieldError("too_large", max=high)
     return value
 
 
-def _date(field: FieldSpec, text: str) -> str:
+def _date(field: FieldSpec, text: str, today: date) -> str:
     try:
-        return parse_date(text).isoformat()
-    except (ValueError, StopIteration):
+        day = parse_date(text)
+    except (ValueError, StopIteration, OverflowError):
         raise FieldError("invalid_date") from None
+    first, last = field.date_range(today)
+    if day < first:
+        raise FieldError("date_too_early", min=first)
+    if day > last:
+        raise FieldError("date_too_late", max=last)
+    return day.isoformat()
 
 
 def _choice(field: FieldSpec, text: str) -> str:
@@ -305,7 +386,7 @@ def _postal(field: FieldSpec, text: str) -> str:
 
 _CLEANERS = {
     "text": _text, "textarea": _textarea, "name": _name, "kana": _kana, "number": _number,
-    "date": _date, "choice": _choice, "select": _choice, "yesno": _yesno, "email": _email,
+    "choice": _choice, "select": _choice, "yesno": _yesno, "email": _email,
     "phone": _phone, "postal": _postal,
 }
 
@@ -314,16 +395,16 @@ Group = tuple[Condition | None, Iterable[FieldSpec]]
 
 
 def validate_answers(fields: Iterable[FieldSpec], raw: Mapping[str, Any], *, step_id: str,
-                     data: Mapping[str, Any] | None = None
+                     today: date, data: Mapping[str, Any] | None = None
                      ) -> tuple[dict[str, Any], dict[str, FieldError]]:
     """Validate a whole set of answers. Fields hidden by their condition are dropped (a stale
     value is not kept); keys the definition does not have are errors (``unknown_field``).
     Returns (clean values, errors by field id)."""
-    return validate_groups([(None, fields)], raw, step_id=step_id, data=data)
+    return validate_groups([(None, fields)], raw, step_id=step_id, today=today, data=data)
 
 
 def validate_groups(groups: Iterable[Group], raw: Mapping[str, Any], *, step_id: str,
-                    data: Mapping[str, Any] | None = None
+                    today: date, data: Mapping[str, Any] | None = None
                     ) -> tuple[dict[str, Any], dict[str, FieldError]]:
     """``validate_answers`` for fields in groups (a form's sections), each group shown only
     when its condition holds. Conditions see the answers of earlier fields as cleaned."""
@@ -339,7 +420,7 @@ def validate_groups(groups: Iterable[Group], raw: Mapping[str, Any], *, step_id:
             if not condition_met(f.show_if, data or {}, step_id, values):
                 continue
             try:
-                value = clean(f, raw.get(f.id))
+                value = clean(f, raw.get(f.id), today=today)
             except FieldError as exc:
                 errors[f.id] = exc
                 continue

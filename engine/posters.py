@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,11 +12,12 @@ from sqlalchemy import func, select, update
 from engine.catalog import Catalog
 from engine.database import DbSession
 from engine.errors import Invalid, NotFound
-from engine.fields import FieldError
+from engine.fields import FieldError, has_control
 from engine.models import Case, Poster
 
 LABEL_MAX = 120
 ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no look-alikes: read out or typed from paper
+_CODE = re.compile(f"[{ALPHABET}]{{1,32}}")
 
 
 def create(session: DbSession, catalog: Catalog, *, workflow_id: str, label: str, actor: str,
@@ -24,7 +26,9 @@ def create(session: DbSession, catalog: Catalog, *, workflow_id: str, label: str
     fields: dict[str, str | FieldError] = {}
     if workflow_id not in catalog.specs:
         fields["workflow"] = "invalid_choice"
-    if not label:
+    if has_control(label):
+        fields["label"] = "invalid_character"
+    elif not label:
         fields["label"] = "required"
     elif len(label) > LABEL_MAX:
         fields["label"] = FieldError("too_long", max=LABEL_MAX)
@@ -38,8 +42,12 @@ def create(session: DbSession, catalog: Catalog, *, workflow_id: str, label: str
 
 
 def scan(session: DbSession, code: str) -> Poster:
-    """Count one scan (a single UPDATE, so concurrent scans are all counted)."""
-    poster = session.scalar(select(Poster).where(Poster.code == code.strip().lower(),
+    """Count one scan (a single UPDATE, so concurrent scans are all counted). A code that
+    could not have been printed is not looked up (NUL, say, the database refuses)."""
+    code = code.strip().lower()
+    if not _CODE.fullmatch(code):
+        raise NotFound("unknown_poster")
+    poster = session.scalar(select(Poster).where(Poster.code == code,
                                                  Poster.active.is_(True)))
     if poster is None:
         raise NotFound("unknown_poster")

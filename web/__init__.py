@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 from flask import Flask
+from werkzeug.routing import IntegerConverter, Map
 
 from engine import database
 from engine.catalog import Catalog
@@ -23,6 +24,7 @@ from web.extensions import babel, csrf, db, login_manager, migrate
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True,
                 instance_path=str(config.ROOT / "instance"))
+    _routing(app)
     try:
         app.config.from_mapping(config.load(app.instance_path))
     except config.ConfigError as exc:
@@ -76,17 +78,41 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def _routing(app: Flask) -> None:
+    """Path ids (``<int:...>``) are row ids: one beyond the id columns' range is no row (404),
+    not a query the database refuses. Set before any blueprint adds its rules."""
+    app.url_map.converters["int"] = RowIdConverter
+
+
+class RowIdConverter(IntegerConverter):
+    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", database.MAX_ROW_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def _logging(app: Flask) -> None:
-    """Structured JSON log lines, Japanese kept readable. Personal data is never logged."""
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
+    """Structured JSON log lines, Japanese kept readable. Personal data is never logged.
+    Records of other loggers (Flask's own "Exception on ..." with its traceback, the
+    libraries') go through the same renderer, so every line is one JSON object."""
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(ensure_ascii=False),
-        ],
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,
     )
+    root = logging.getLogger()
+    if not any(isinstance(h.formatter, structlog.stdlib.ProcessorFormatter)
+               for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                        structlog.processors.format_exc_info,
+                        structlog.processors.JSONRenderer(ensure_ascii=False)]))
+        root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.INFO:
+        root.setLevel(logging.INFO)

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import select
 
-from engine import database, posters, runtime, tokens
+from engine import database, localtime, posters, runtime, tokens
 from engine.fields import validate_answers
 from engine.models import Booking, Case, Poster, Slot, StaffUser
 from engine.spec import WorkflowSpec
@@ -64,7 +64,8 @@ def _book(spec: WorkflowSpec, step: Params, slot: Slot, answers: dict[str, Any],
     """A booking made two days ago, as ``bookings.book`` writes it (answers validated, the
     place taken, the booked event and its email) — without the rule that only the
     workflow's opening hours may be booked."""
-    values, errors = validate_answers(step.fields, answers, step_id=step.id, data={})
+    values, errors = validate_answers(step.fields, answers, step_id=step.id,
+                                      today=localtime.local_date(booked_at), data={})
     assert not errors, errors
     reference = runtime.new_reference()
     where = {"start": slot.starts_at.astimezone(TZ).isoformat(),

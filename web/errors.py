@@ -27,7 +27,8 @@ RETRY_AFTER_SECONDS = 5
 
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed", 409: "conflict", 410: "expired", 413: "too_large",
-              422: "invalid", 429: "rate_limited", 503: "unavailable"}
+              415: "unsupported_media_type", 422: "invalid", 429: "rate_limited",
+              503: "unavailable"}
 
 
 def wants_json() -> bool:
@@ -35,8 +36,11 @@ def wants_json() -> bool:
 
 
 def field_messages(fields: Mapping[str, Any]) -> dict[str, str]:
+    """Messages by field name. A name is what the client sent (an unknown field), so it is
+    made writable first: a lone surrogate becomes its escape (``\\udfff``)."""
     out = {}
-    for name, err in fields.items():
+    for raw_name, err in fields.items():
+        name = str(raw_name).encode("utf-8", "backslashreplace").decode("utf-8")
         if isinstance(err, FieldError):
             out[name] = messages.field_message(err.code, err.params)
         else:

@@ -4,14 +4,18 @@ own codes with ``register``; the engine only ever produces the codes."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
-from flask_babel import format_decimal, gettext, lazy_gettext
+from flask_babel import format_date, format_decimal, gettext, lazy_gettext
 
 _MESSAGES: dict[str, Any] = {
     # generic
     "error": lazy_gettext("Something went wrong. Nothing was changed."),
     "bad_request": lazy_gettext("The request could not be understood."),
+    "bad_json": lazy_gettext("The request body is not valid JSON, or is nested too deeply."),
+    "unsupported_media_type": lazy_gettext(
+        "The request body must be JSON (Content-Type: application/json)."),
     "not_found": lazy_gettext("The page or item was not found."),
     "method_not_allowed": lazy_gettext("This action is not allowed here."),
     "forbidden": lazy_gettext("You do not have permission to do this."),
@@ -54,6 +58,10 @@ _FIELD_MESSAGES: dict[str, Any] = {
     "consent_required": lazy_gettext("Please agree to continue."),
     "unknown_field": lazy_gettext("This field is not part of the form."),
     "invalid_role": lazy_gettext("Choose admin or staff."),
+    "invalid_character": lazy_gettext("Remove the control characters or unreadable "
+                                      "characters from this answer."),
+    "date_too_early": lazy_gettext("Enter a date on or after %(min)s."),
+    "date_too_late": lazy_gettext("Enter a date on or before %(max)s."),
 }
 
 
@@ -74,9 +82,12 @@ def field_message(code: str, params: Mapping[str, Any] | None = None) -> str:
 
 
 def _shown(value: Any) -> Any:
-    """A number as the reader writes it, in the page's locale: 1 (never 1.0), 2,147,483,647."""
+    """A number or a date as the reader writes it, in the page's language: 1 (never 1.0),
+    2,147,483,647; 2026年12月1日, December 1, 2026."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return format_decimal(value)
+    if isinstance(value, date):
+        return format_date(value, "long")
     return value
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
+from werkzeug.routing import IntegerConverter
 
 from engine.models import Base
 from web.extensions import db
@@ -38,7 +39,7 @@ def staff_calls(app: Flask) -> list[tuple[str, str, str]]:
     for rule in api_rules(app):
         if not getattr(app.view_functions[rule.endpoint], "staff_only", False):
             continue
-        values = {name: 1 if type(conv).__name__ == "IntegerConverter" else "x"
+        values = {name: 1 if isinstance(conv, IntegerConverter) else "x"
                   for name, conv in rule._converters.items()}
         with app.test_request_context():
             from flask import url_for

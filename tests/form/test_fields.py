@@ -13,12 +13,18 @@ from engine.fields import (
     Condition,
     FieldError,
     FieldSpec,
-    clean,
     validate_answers,
     validate_groups,
 )
+from engine.fields import clean as clean_on
 from engine.kana import fold_width, normalise_kana
 from engine.wareki import parse_date, to_wareki
+
+TODAY = date(2026, 12, 1)  # the day the answers are checked (date bounds count from it)
+
+
+def clean(f: FieldSpec, raw):
+    return clean_on(f, raw, today=TODAY)
 
 
 def field(type_: str, **kw) -> FieldSpec:
@@ -50,8 +56,8 @@ def test_text_default_limit_applies():
     assert code(field("text"), "x" * 201) == "too_long"
 
 
-def test_textarea_keeps_lines_and_drops_control_characters():
-    assert clean(field("textarea"), "一行目\r\n二行目\x07") == "一行目\n二行目"
+def test_textarea_keeps_lines():
+    assert clean(field("textarea"), "一行目\r\n二行目\t終わり") == "一行目\n二行目\t終わり"
 
 
 def test_name_keeps_rare_and_compatibility_kanji():
@@ -224,7 +230,8 @@ def test_lists_and_objects_refused_for_scalar_fields():
 # --- whole answer sets ----------------------------------------------------------------------
 
 def test_unknown_field_is_an_error():
-    values, errors = validate_answers([field("text")], {"f": "x", "g": "y"}, step_id="s")
+    values, errors = validate_answers([field("text")], {"f": "x", "g": "y"}, step_id="s",
+                                      today=TODAY)
     assert values == {"f": "x"} and errors["g"].code == "unknown_field"
 
 
@@ -233,18 +240,19 @@ def test_hidden_field_value_is_dropped_even_when_sent():
               FieldSpec.model_validate({"id": "births", "type": "number", "label": "L",
                                         "required": True,
                                         "show_if": {"field": "first", "equals": "no"}})]
-    values, errors = validate_answers(fields, {"first": "yes", "births": "3"}, step_id="s")
+    values, errors = validate_answers(fields, {"first": "yes", "births": "3"}, step_id="s",
+                                      today=TODAY)
     assert values == {"first": "yes"} and not errors
-    values, errors = validate_answers(fields, {"first": "no"}, step_id="s")
+    values, errors = validate_answers(fields, {"first": "no"}, step_id="s", today=TODAY)
     assert errors["births"].code == "required"
 
 
 def test_condition_on_another_step_and_on_numbers():
     fields = [FieldSpec.model_validate({"id": "x", "type": "text", "label": "L",
                                         "show_if": {"field": "visit.count", "min": 3}})]
-    assert validate_answers(fields, {"x": "a"}, step_id="s",
+    assert validate_answers(fields, {"x": "a"}, step_id="s", today=TODAY,
                             data={"visit": {"count": 5}})[0] == {"x": "a"}
-    assert validate_answers(fields, {"x": "a"}, step_id="s",
+    assert validate_answers(fields, {"x": "a"}, step_id="s", today=TODAY,
                             data={"visit": {"count": 1}})[0] == {}
 
 
@@ -253,7 +261,7 @@ def test_group_condition_hides_every_field_of_the_group():
                                        "required": True})]
     values, errors = validate_groups(
         [(None, [field("yesno")]), (Condition(field="f", equals="no"), group)],
-        {"f": "yes", "n": "x"}, step_id="s")
+        {"f": "yes", "n": "x"}, step_id="s", today=TODAY)
     assert values == {"f": "yes"} and not errors
 
 
@@ -266,3 +274,78 @@ def test_definition_errors():
         field("number", min=5, max=1)
     with pytest.raises(ValueError):
         field("choice", choices=[{"value": "a", "label": "A"}, {"value": "a", "label": "B"}])
+
+
+# --- what no one types: control characters, lone surrogates, huge numbers, far dates --------
+
+TEXT_LIKE = ["text", "textarea", "name", "kana", "number", "date", "choice", "select",
+             "multichoice", "yesno", "email", "phone", "postal"]
+
+
+@pytest.mark.parametrize("type_", TEXT_LIKE)
+@pytest.mark.parametrize("bad", ["a\x00b", "\x1b[2J", "a\x7f", "\x85", "\udfff", "x\ud800"])
+def test_control_characters_are_refused_not_stripped(type_, bad):
+    assert code(field(type_), bad) == "invalid_character"
+
+
+def test_nul_in_an_email_is_refused_not_stored_without_it():
+    assert code(field("email"), "a\x00b@example.jp") == "invalid_character"
+    assert clean(field("email"), "ab@example.jp") == "ab@example.jp"
+
+
+def test_tabs_and_line_breaks_are_spacing():
+    assert clean(field("text"), "a\tb\nc") == "a b c"
+    assert clean(field("textarea"), "a\r\nb") == "a\nb"
+
+
+def test_a_400_digit_number_is_too_large_not_an_overflow():
+    assert code(field("number"), "9" * 400) == "too_large"
+    assert code(field("number", integer=True), "-" + "9" * 400) == "too_small"
+    assert code(field("number"), 10**400) == "too_large"
+    assert code(field("number"), "1" * 400 + ".5") == "too_large"
+    assert clean(field("number"), "999999999999999") == 999_999_999_999_999
+    assert code(field("number"), "1000000000000000") == "too_large"
+
+
+@pytest.mark.parametrize("far", ["0001-01-01", "9999-12-31", "令和100年1月1日", "1900-01-01"])
+def test_a_date_field_has_bounds_by_default(far):
+    assert code(field("date"), far) in ("date_too_early", "date_too_late")
+
+
+def test_default_date_bounds_are_120_years_back_to_10_ahead():
+    assert clean(field("date"), "1906-12-01") == "1906-12-01"
+    assert code(field("date"), "1906-11-30") == "date_too_early"
+    assert clean(field("date"), "2036-12-01") == "2036-12-01"
+    with pytest.raises(FieldError) as exc:
+        clean(field("date"), "2036-12-02")
+    assert exc.value.code == "date_too_late" and exc.value.params == {"max": date(2036, 12, 1)}
+
+
+def test_date_bounds_fixed_and_relative():
+    birth = field("date", max="today")
+    assert clean(birth, "2026-12-01") == "2026-12-01"
+    assert code(birth, "2026-12-02") == "date_too_late"
+    notice = field("date", min="-1m", max="+30d")
+    assert code(notice, "2026-10-31") == "date_too_early"
+    assert clean(notice, "2026-11-01") == "2026-11-01"
+    assert clean(notice, "2026-12-31") == "2026-12-31"
+    assert code(notice, "2027-01-01") == "date_too_late"
+    fixed = field("date", min=date(2020, 4, 1), max="2021-03-31")
+    assert fixed.date_range(TODAY) == (date(2020, 4, 1), date(2021, 3, 31))
+    # a month from the 31st is the month's last day
+    assert field("date", min="-1m").date_range(date(2027, 3, 31))[0] == date(2027, 2, 28)
+
+
+@pytest.mark.parametrize("bad", [{"min": "yesterday"}, {"max": "+2w"}, {"min": 5},
+                                 {"min": "2021-01-01", "max": "2020-01-01"},
+                                 {"min": "+1y", "max": "-1y"}])
+def test_date_bound_definition_errors(bad):
+    with pytest.raises(ValueError):
+        field("date", **bad)
+
+
+def test_min_max_only_for_numbers_and_dates():
+    with pytest.raises(ValueError):
+        field("text", min=1)
+    with pytest.raises(ValueError):
+        field("number", min="today")

@@ -4,11 +4,13 @@ its start page), save a draft, then send valid answers; the prefilled values are
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
 from engine.fields import FieldSpec
+from engine.localtime import local_date
 from engine.models import Case
-from tests.clock import app_now
+from tests.clock import START, app_now
 from web.extensions import db
 
 SAMPLES: dict[str, str] = {
@@ -25,6 +27,9 @@ def sample(f: FieldSpec) -> Any:
         return "yes"
     if f.type == "consent":
         return "y"
+    if f.type == "date":  # the sample date, or the nearest the field accepts on START's day
+        first, last = f.date_range(local_date(START))
+        return min(max(date.fromisoformat(SAMPLES["date"]), first), last).isoformat()
     if f.type == "number":
         low = f.min if f.min is not None else 1
         return str(int(low) if float(low).is_integer() else low)

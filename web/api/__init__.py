@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -17,16 +19,83 @@ from pydantic import BaseModel, ConfigDict, Field
 from spectree import Response as Doc
 from spectree import SecurityScheme, SecuritySchemeData, SpecTree
 from spectree.models import SecureType
+from werkzeug.exceptions import BadRequest
 
 from engine import staff as staff_accounts
 from engine.errors import EngineError, Invalid
 from engine.fields import FieldError
 from engine.models import StaffUser
 from web.context import catalog, now
+from web.errors import error_response
 from web.extensions import csrf, db
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
+
+# No call takes a body nested deeper than a few levels; a deep one is refused before any
+# code walks it recursively (the JSON decoder, pydantic, the answers' checks).
+MAX_JSON_DEPTH = 32
+
+
+@bp.before_request
+def _json_body() -> Response | None:
+    """A body sent to the API is JSON, or it is refused with a 4xx before anything reads it:
+    415 for another content type, 400 for undecodable or too deeply nested JSON (and for
+    NaN or Infinity, which Python's decoder accepts but JSON does not have), 422 for a
+    string no UTF-8 text can hold (a lone surrogate, written as an escape)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    if getattr(view, "staff_only", False):
+        staff_user()  # a staff call authenticates before anything of its request is read
+    if request.method not in ("POST", "PUT", "PATCH") or not request.get_data(cache=True):
+        return None
+    if not request.is_json:
+        return error_response(415, "unsupported_media_type")
+    try:
+        body = request.get_json()
+    except (BadRequest, RecursionError):
+        return error_response(400, "bad_json")
+    bad = _unreadable(body)
+    if bad is _NOT_JSON:
+        return error_response(400, "bad_json")
+    if bad is not None:
+        return error_response(422, "invalid", fields={bad: "invalid_character"})
+    return None
+
+
+_NOT_JSON = "\0not json"
+
+
+def _unreadable(body: Any) -> str | None:
+    """The path of the first string (key or value) holding a lone surrogate (``answers.x``
+    is reported as ``x``, like the answers' other errors), ``_NOT_JSON`` for a body nested
+    too deeply or holding NaN or Infinity, or None. Walked with a stack, not by recursion."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(body, ())]
+    while stack:
+        value, path = stack.pop()
+        if len(path) > MAX_JSON_DEPTH or (isinstance(value, float) and not math.isfinite(value)):
+            return _NOT_JSON
+        if isinstance(value, dict):
+            items: Any = value.items()
+        elif isinstance(value, list):
+            items = ((str(i), v) for i, v in enumerate(value))
+        else:
+            if isinstance(value, str) and _SURROGATE.search(value):
+                return _path(path)
+            continue
+        for key, item in items:
+            if _SURROGATE.search(key):
+                return _path(path + (key,))
+            stack.append((item, path + (key,)))
+    return None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _path(path: tuple[str, ...]) -> str:
+    if path[:1] == ("answers",) and len(path) > 1:
+        path = path[1:]
+    return ".".join(path) or "body"
 
 _PYDANTIC_CODES = {"missing": "required", "extra_forbidden": "unknown_field",
                    "string_too_long": "too_long", "string_too_short": "too_short",

@@ -204,10 +204,12 @@ def _store(session: DbSession, case: Case, step: Params, slot: Slot | Row[Any],
         runtime.set_step_data(session, case, step.id, {**values, **where})
 
 
-def validate(step: Params, answers: Mapping[str, Any], case: Case | None) -> dict[str, Any]:
+def validate(step: Params, answers: Mapping[str, Any], case: Case | None, *,
+             now: datetime) -> dict[str, Any]:
     if not isinstance(answers, Mapping):
         raise Invalid(fields={"answers": "invalid"})
     values, errors = validate_answers(step.fields, answers, step_id=step.id,
+                                      today=localtime.local_date(now),
                                       data=(case.data if case else None) or {})
     if errors:
         raise Invalid(fields=errors)  # type: ignore[arg-type]
@@ -287,7 +289,7 @@ def confirm(env: Env, booking: Booking, answers: Mapping[str, Any]) -> Booking:
         raise Gone("hold_expired")
     if booking.status != "held":
         raise Conflict("not_held")
-    values = validate(step, answers, booking.case)
+    values = validate(step, answers, booking.case, now=env.now)
     key = email_key(step, values)
     _check_person(env, spec, step, key, exclude=booking.id)
     _move(env.session, booking, "confirm", confirmed_at=env.now, email_key=key,
@@ -309,7 +311,7 @@ def book(env: Env, spec: WorkflowSpec, step: Params, slot_id: int,
     the same transaction (links) before the place is taken."""
     slot = _bookable(env, spec, step, slot_id)
     _fail_fast_if_full(env, slot)
-    values = validate(step, answers, None)
+    values = validate(step, answers, None, now=env.now)
     key = email_key(step, values)
     _check_person(env, spec, step, key)
     # The case is inserted with its answers, so it is not written twice.

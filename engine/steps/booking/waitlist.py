@@ -61,7 +61,7 @@ def join_waitlist(env: Env, spec: WorkflowSpec, step: Params, slot_id: int,
     slot = bookable_slot(env, spec, step, slot_id)
     if not slot_is_full(env, slot):
         raise Conflict("slot_not_full")
-    values = validate(step, answers, None)
+    values = validate(step, answers, None, now=env.now)
     key = email_key(step, values)
     if key and env.session.scalar(
             select(func.count(WaitlistEntry.id)).join(Case, WaitlistEntry.case_id == Case.id)

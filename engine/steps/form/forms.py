@@ -10,6 +10,7 @@ printed document and prefill read. Drafts and the submission status live beside 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,10 +18,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine import runtime
+from engine import localtime, runtime
 from engine.database import DbSession
 from engine.errors import Conflict, Invalid, NotFound
-from engine.fields import FieldSpec, condition_met, validate_groups
+from engine.fields import NUMBER_LIMIT, FieldSpec, condition_met, has_control, validate_groups
 from engine.models import Case, CaseEvent
 from engine.spec import WorkflowSpec
 from engine.steps.form.spec import Params as FormStep
@@ -151,9 +152,10 @@ def groups(step: FormStep) -> list[tuple[Any, list[FieldSpec]]]:
     return [(s.show_if, list(s.fields)) for s in step.sections]
 
 
-def validate(case: Case, step: FormStep, raw: Mapping[str, Any]
+def validate(case: Case, step: FormStep, raw: Mapping[str, Any], *, now: datetime
              ) -> tuple[dict[str, Any], dict[str, Any]]:
-    return validate_groups(groups(step), raw, step_id=step.id, data=answers(case))
+    return validate_groups(groups(step), raw, step_id=step.id,
+                           today=localtime.local_date(now), data=answers(case))
 
 
 def _record_prefill(ctx: runtime.Context, step: FormStep, kept: Mapping[str, Any]) -> None:
@@ -177,13 +179,18 @@ def save_draft(ctx: runtime.Context, step: FormStep, raw: Mapping[str, Any]) -> 
     """Keep what was typed, unvalidated, for later. Unknown fields are still refused, and the
     values of fields hidden by a condition are not kept."""
     _check_open(ctx.case, step, ctx.now)
-    values, errors = validate(ctx.case, step, raw)
+    values, errors = validate(ctx.case, step, raw, now=ctx.now)
     unknown = {k: e for k, e in errors.items() if e.code == "unknown_field"}
     if unknown:
         raise Invalid(fields=unknown)
     visible = _visible_ids(ctx.case, step, values)
     draft = {f.id: _draft_value(raw.get(f.id)) for f in step.all_fields()
              if f.id in visible and raw.get(f.id) not in (None, "", [])}
+    unreadable = {k: "invalid_character" for k, v in draft.items()
+                  if any(has_control(s) for s in (v if isinstance(v, list) else [v])
+                         if isinstance(s, str))}
+    if unreadable:  # kept unvalidated, but never with a character no one typed
+        raise Invalid(fields=unreadable)
     _record_prefill(ctx, step, draft)
     _set_status(ctx.session, ctx.case, step, draft=draft)
     runtime.apply(ctx, "saved", step=step.id, detail={"fields": sorted(draft)})
@@ -193,9 +200,10 @@ def save_draft(ctx: runtime.Context, step: FormStep, raw: Mapping[str, Any]) -> 
 def _draft_value(value: Any) -> Any:
     if isinstance(value, list):
         return [str(v)[:200] for v in value][:50]
-    if isinstance(value, (bool, int, float)):
+    if isinstance(value, bool) or (isinstance(value, int) and abs(value) <= NUMBER_LIMIT) or (
+            isinstance(value, float) and math.isfinite(value)):
         return value
-    return str(value)[:20000]
+    return str(value)[:20000]  # NaN, a 400-digit number: kept as the text it was
 
 
 def _visible_ids(case: Case, step: FormStep, values: Mapping[str, Any]) -> set[str]:
@@ -225,7 +233,7 @@ def submit(ctx: runtime.Context, step: FormStep, raw: Mapping[str, Any]) -> Subm
     nothing (a double click, a retry); a change before the deadline records a new revision
     naming the fields that changed."""
     _check_open(ctx.case, step, ctx.now)
-    values, errors = validate(ctx.case, step, raw)
+    values, errors = validate(ctx.case, step, raw, now=ctx.now)
     if errors:
         raise Invalid(fields=errors)
     st = status(ctx.case, step)
