@@ -19,9 +19,10 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from engine.models import Base, Booking, Case, CaseEvent, Slot
-from engine.steps.booking import bookings, places, slots
+from engine.steps.booking import bookings
 from tests.conftest import WORKFLOWS
 from tests.integration.database_services import PostgresServer
+from tests.notify.support import a_slot
 from web import create_app
 from web.extensions import db
 
@@ -64,14 +65,7 @@ def app(server: PostgresServer) -> Iterator[Flask]:
 
 def slot_with(app: Flask, places_: int) -> int:
     with app.app_context():
-        spec = app.extensions["catalog"].get("boshi-techo")
-        day = date(2026, 12, 10)
-        slots.ensure(db.session, spec, bookings.booking_step(spec), day, day)
-        sid = int(db.session.scalar(select(Slot.id).where(slots.day_filter(day))
-                                    .order_by(Slot.starts_at).limit(1)))
-        places.resize(db.session, sid, places_)
-        db.session.commit()
-        return sid
+        return a_slot(app, date(2026, 12, 10), capacity_=places_)
 
 
 def book_many(app: Flask, sid: int, names: list[str]) -> list[Any]:
