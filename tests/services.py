@@ -54,3 +54,12 @@ def need_binary(name: str) -> str:
 def need_chromium() -> str:
     need(os.path.exists(CHROMIUM), f"Chromium at {CHROMIUM} (apt-get install chromium)")
     return CHROMIUM
+
+
+def system_clock_env() -> dict[str, str]:
+    """This environment without a moved clock: a server the suite starts itself keeps the
+    system's time (under a preloaded libfaketime redis-server does not start and gunicorn's
+    arbiter never ends a timed wait), while the test process and its Celery workers share the
+    clock the suite runs at (``tests/run.py --moved-clock``)."""
+    return {k: v for k, v in os.environ.items()
+            if k != "LD_PRELOAD" and not k.startswith("FAKETIME")}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -12,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.services import system_clock_env
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -20,7 +21,7 @@ def test_tokenised_url_logged_without_its_token(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log = tmp_path / "access.log"
-    env = {**os.environ, "PYTHONPATH": str(ROOT),
+    env = {**system_clock_env(), "PYTHONPATH": str(ROOT),
            "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}"}
     proc = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "gunicorn", "-c", "python:web.gunicorn_config",

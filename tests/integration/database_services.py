@@ -15,8 +15,8 @@ from typing import Any
 
 import psycopg
 
-from tests.integration.email_services import free_port, system_clock_env, wait_for
-from tests.services import need
+from tests.integration.email_services import free_port, wait_for
+from tests.services import need, system_clock_env
 
 
 def _binaries() -> str | None:

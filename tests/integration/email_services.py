@@ -22,6 +22,8 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
+from tests.services import system_clock_env
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 CELERY = str(Path(sys.executable).with_name("celery"))
 
@@ -40,14 +42,6 @@ def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "condi
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def system_clock_env() -> dict[str, str]:
-    """This environment without a moved clock: a server this suite starts keeps the system's
-    time (redis-server does not start under a preloaded libfaketime), while the test process
-    and its Celery workers share the clock the suite runs at."""
-    return {k: v for k, v in os.environ.items()
-            if k != "LD_PRELOAD" and not k.startswith("FAKETIME")}
 
 
 class RedisServer:
