@@ -109,6 +109,18 @@ _TOKENS = Token.metadata.tables["token"]
 CASE = "case"
 
 
+def issue_derived(session: DbSession, case: Case, token: str, purpose: str, *, key: bytes,
+                  now: datetime) -> str:
+    """Store the token of ``purpose`` derived from ``token`` (any of the case's links) as a
+    token of its own, so that the same link leads to it again later without writing: the
+    booking pages give a held booking's link the case token derived from it once confirmed."""
+    derived = derive(key, token, purpose)
+    database.insert_later(session, _TOKENS, {
+        "purpose": purpose, "token_hash": _hash(purpose, derived), "created_at": now,
+        "expires_at": None, "revoked_at": None}, owner=case)
+    return derived
+
+
 def derive(key: bytes, case_token: str, purpose: str) -> str:
     """The token of ``purpose`` derived from ``case_token`` (see the module's docstring)."""
     body = normalise(case_token)[:SECRET_LEN]

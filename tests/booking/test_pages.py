@@ -140,6 +140,21 @@ def test_case_page_views_write_nothing_and_its_links_work(app: Flask, client: An
     assert result.reason == "wrong_day" and result.name == "山田 花子"
 
 
+def test_the_details_link_opened_again_after_booking_writes_nothing(app: Flask,
+                                                                     client: Any) -> None:
+    """The browser's back button, or the details link in the history: it leads to the same
+    confirmation (the case token derived from it when it was booked), writing nothing."""
+    sid = first_slot(app)
+    details = hold_and_get_details(client, sid)
+    booked = client.post(details, data={**ANSWERS, "form_key": "f1"})
+    before = table_counts(app)
+    again = [client.get(details) for _ in range(5)]
+    assert {r.status_code for r in again} == {303}
+    assert {r.headers["Location"] for r in again} == {booked.headers["Location"]}
+    assert table_counts(app) == before
+    assert client.get(booked.headers["Location"]).status_code == 200
+
+
 def test_invalid_details_are_explained_and_nothing_is_booked(app: Flask, client: Any) -> None:
     sid = first_slot(app)
     details = hold_and_get_details(client, sid)

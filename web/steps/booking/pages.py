@@ -367,8 +367,11 @@ def _hold(spec: WorkflowSpec, step: Params, slot_id: int) -> Response:
 def details(token: str) -> Any:
     case, booking = case_booking(token, "hold")
     spec, step = bookings.step_of(env(), booking)
-    if booking.status == "confirmed":
-        token = case_token(case)
+    if booking.status == "confirmed":  # the link opened again after booking: read only
+        known = tokens.derive(token_key(), token, "case")
+        if tokens.find(db.session, known, "case", key=token_key()) is not None:
+            return redirect(url_for("booking.done", token=known), 303)
+        token = case_token(case)  # booked before the hold's case token was kept
         db.session.commit()
         return redirect(url_for("booking.done", token=token), 303)
     expired = booking.status != "held" or (booking.hold_expires_at is not None
@@ -382,7 +385,9 @@ def details(token: str) -> Any:
         values = answers_from_form(step)
         try:
             bookings.confirm(env(), booking, values)
-            token = case_token(case)
+            # The case token is derived from this link, so opening it again finds it.
+            token = tokens.issue_derived(db.session, case, token, "case", key=token_key(),
+                                         now=now())
             db.session.commit()  # the booking and the link to it, in one transaction
             return redirect(url_for("booking.done", token=token), 303)
         except Invalid as exc:
@@ -395,9 +400,7 @@ def details(token: str) -> Any:
             if exc.code in ("booking_changed", "not_held") and (
                     now_booking is not None and now_booking.status == "confirmed"):
                 # The same form sent twice at once: the first one booked; show its result.
-                token = case_token(case)
-                db.session.commit()
-                return redirect(url_for("booking.done", token=token), 303)
+                return redirect(url_for("booking.details", token=token), 303)
             raise
     return render_template("booking/details.html", spec=spec, step=step,
                            booking=booking, values=values, errors=errors), (
