@@ -6,9 +6,12 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import threading
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
+from werkzeug.serving import make_server
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL",
@@ -63,3 +66,20 @@ def system_clock_env() -> dict[str, str]:
     clock the suite runs at (``tests/run.py --moved-clock``)."""
     return {k: v for k, v in os.environ.items()
             if k != "LD_PRELOAD" and not k.startswith("FAKETIME")}
+
+
+class LiveServer:
+    """The app behind a real HTTP server on a free port of 127.0.0.1, in a thread of this
+    process (so it shares the test's clock); links it builds point at it."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        app.config["BASE_URL"] = self.url
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(5)

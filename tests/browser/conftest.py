@@ -4,16 +4,14 @@ screenshots go to test-artifacts/ for people to look at."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
 
-from tests.services import CHROMIUM, need_chromium
+from tests.services import CHROMIUM, LiveServer, need_chromium
 
 ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts"
 AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
@@ -40,20 +38,6 @@ def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]
     return {**browser_context_args, "viewport": {"width": 390, "height": 844},
             "locale": "ja-JP", "timezone_id": "Asia/Tokyo", "device_scale_factor": 1,
             "bypass_csp": True}
-
-
-class LiveServer:
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        app.config["BASE_URL"] = self.url
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.thread.join(5)
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import LiveServer
 from tests.clock import Clock
 from tests.conftest import WORKFLOWS
 from tests.integration.email_services import free_port
+from tests.services import LiveServer
 from web import create_app
 from web.extensions import db
 

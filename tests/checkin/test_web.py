@@ -299,15 +299,14 @@ def test_two_counters_post_the_same_ticket_at_once_over_http(app: Any, bearer: A
     import threading
 
     import httpx
-    from werkzeug.serving import make_server
+
+    from tests.services import LiveServer
 
     headers = bearer()
     ticket = make_ticket(app)
     at(app, VISIT)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_port}/api/v1/checkins"
+    server = LiveServer(app)
+    url = f"{server.url}/api/v1/checkins"
     barrier = threading.Barrier(2)
     answers: list[tuple[int, dict[str, Any]]] = []
 
@@ -324,8 +323,7 @@ def test_two_counters_post_the_same_ticket_at_once_over_http(app: Any, bearer: A
         for w in workers:
             w.join(60)
     finally:
-        server.shutdown()
-        thread.join(5)
+        server.stop()
     assert sorted(code for code, _ in answers) == [200, 409]
     ok = next(body for code, body in answers if code == 200)
     late = next(body for code, body in answers if code == 409)

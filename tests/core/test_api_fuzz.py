@@ -11,21 +11,19 @@ first), so that the calls get past their 404s to the code behind them."""
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
-from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import CHECKS, load_all_checks
 from schemathesis.generation import GenerationMode
-from werkzeug.serving import make_server
 
 from engine import staff as staff_accounts
 from tests.clock import app_now
+from tests.services import LiveServer
 from web.extensions import db
 
 EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "8"))
@@ -45,25 +43,12 @@ KNOWN = {
 }
 
 
-class Server:
-    def __init__(self, app: Flask) -> None:
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        app.config["BASE_URL"] = self.url
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.thread.join(5)
-
-
 @pytest.fixture
 def served(make_app: Any) -> Iterator[dict[str, Any]]:
     """The app of one operation's run (all its examples): a staff member with an API token,
     and one booking whose ids ground the requests."""
     app = make_app()
-    server = Server(app)
+    server = LiveServer(app)
     with app.app_context():
         user = staff_accounts.create(db.session, "staff@example.jp", role="admin",
                                      password="correct horse battery", now=app_now(app),
