@@ -67,7 +67,7 @@ class Env:
     """What every engine call that changes something needs besides its arguments: the
     session, the workflow catalog, when and by whom. ``settings`` and ``links`` (kind ->
     absolute URL for a case, issuing a fresh token) reach the steps' reactions; the web layer
-    builds one per request or task (``web.context.env``)."""
+    builds one per request or task (``web.environment.env``)."""
 
     session: DbSession
     catalog: Catalog
@@ -80,27 +80,44 @@ class Env:
         """This environment bound to ``case`` and the spec version it was started with."""
         env = replace(self, actor=actor) if actor and actor != self.actor else self
         spec = self.catalog.for_case(self.session, case.workflow_id, case.workflow_version)
-        links = self.links
-        bound = (lambda kind: links(case, kind)) if links else None
-        return Context(self.session, case, spec, env.actor, self.now, self.catalog,
-                       self.settings, bound, env)
+        return Context(env, case, spec)
 
 
 @dataclass(frozen=True)
 class Context:
-    """An ``Env`` bound to one case (``Env.ctx``): what a step's ``on_event`` gets."""
+    """An ``Env`` bound to one case (``Env.ctx``): what a step's ``on_event`` gets. ``env``
+    serves engine calls on behalf of other cases (a waitlist offer)."""
 
-    session: DbSession
+    env: Env = field(repr=False)
     case: Case
     spec: WorkflowSpec
-    actor: str
-    now: datetime
-    catalog: Catalog
-    settings: Mapping[str, Any]
-    # kind -> absolute URL for this case ("ticket", "cancel", "ics", a form step id ...).
-    links: Callable[[str], str] | None
-    # The environment this was bound from (for engine calls on behalf of other cases).
-    env: Env = field(repr=False, compare=False)
+
+    @property
+    def session(self) -> DbSession:
+        return self.env.session
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.env.catalog
+
+    @property
+    def now(self) -> datetime:
+        return self.env.now
+
+    @property
+    def actor(self) -> str:
+        return self.env.actor
+
+    @property
+    def settings(self) -> Mapping[str, Any]:
+        return self.env.settings
+
+    @property
+    def links(self) -> Callable[[str], str] | None:
+        """kind -> absolute URL for this case ("ticket", "cancel", "ics", a form step id ...),
+        issuing a fresh token; None without the web layer, which knows the routes."""
+        build, case = self.env.links, self.case
+        return (lambda kind: build(case, kind)) if build else None
 
 
 def new_reference() -> str:

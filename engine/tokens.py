@@ -96,7 +96,11 @@ def check_tag(key: bytes, purpose: str, text: str) -> str | None:
 
 def issue(session: DbSession, case: Case, purpose: str, *, key: bytes, now: datetime,
           ttl: timedelta | None = None) -> str:
-    token = make(key, purpose)
+    return _store(session, case, make(key, purpose), purpose, now=now, ttl=ttl)
+
+
+def _store(session: DbSession, case: Case, token: str, purpose: str, *, now: datetime,
+           ttl: timedelta | None = None) -> str:
     # Written later: a booking issues several links, which go out in one INSERT (a lookup
     # in the same transaction writes them first, see ``database.insert_later``).
     database.insert_later(session, _TOKENS, {
@@ -114,11 +118,7 @@ def issue_derived(session: DbSession, case: Case, token: str, purpose: str, *, k
     """Store the token of ``purpose`` derived from ``token`` (any of the case's links) as a
     token of its own, so that the same link leads to it again later without writing: the
     booking pages give a held booking's link the case token derived from it once confirmed."""
-    derived = derive(key, token, purpose)
-    database.insert_later(session, _TOKENS, {
-        "purpose": purpose, "token_hash": _hash(purpose, derived), "created_at": now,
-        "expires_at": None, "revoked_at": None}, owner=case)
-    return derived
+    return _store(session, case, derive(key, token, purpose), purpose, now=now)
 
 
 def derive(key: bytes, case_token: str, purpose: str) -> str:

@@ -24,6 +24,7 @@ from engine.models import Booking, Case, Slot, StaffUser
 from engine.models.checkin import QueueTicket
 from engine.runtime import Env
 from engine.steps.booking.bookings import transition
+from engine.steps.checkin.spec import checkin_step
 from engine.steps.form.forms import submitted_forms
 
 LISTED = ("confirmed", "checked_in", "no_show", "cancelled")
@@ -122,7 +123,7 @@ def mark_no_show(env: Env, booking_id: int, *, staff: StaffUser) -> Booking:
     if not transition(session, booking, "no_show"):
         raise Conflict("invalid_transition")
     ctx = env.ctx(booking.case, staff.actor)
-    step = next((s for s in ctx.spec.steps if s.type == "checkin"), None)
+    step = checkin_step(ctx.spec)
     runtime.apply(ctx, "no_show", step=step.id if step else booking.step_id,
                   detail={"booking": booking.id})
     return booking

@@ -22,6 +22,7 @@ from engine.localtime import local_date as local_day
 from engine.models import Booking, Case, QueueTicket
 from engine.models.checkin import QueueDay
 from engine.runtime import Env
+from engine.steps.checkin.spec import checkin_step
 
 # status -> the statuses it may be reached from
 MOVES: dict[str, tuple[str, ...]] = {
@@ -125,7 +126,7 @@ def _record(env: Env, ticket: QueueTicket, status: str) -> None:
     if case is None:
         return
     ctx = env.ctx(case)
-    step = next((s for s in ctx.spec.steps if s.type == "checkin"), None)
+    step = checkin_step(ctx.spec)
     event = EVENTS[status]
     if (case.state, event) not in runtime.CASE_TRANSITIONS:
         event = "note"  # e.g. called again after completion: keep the record, not the move

@@ -35,6 +35,7 @@ from engine.runtime import Env
 from engine.spec import StepSpec, WorkflowSpec
 from engine.steps.booking import bookings
 from engine.steps.checkin import queue
+from engine.steps.checkin.spec import checkin_step
 from engine.steps.form.forms import submitted_forms
 
 PURPOSE = "ticket"
@@ -74,10 +75,6 @@ class Result:
     @property
     def forms_done(self) -> bool:
         return all(done for _, done in self.forms)
-
-
-def checkin_step(spec: WorkflowSpec) -> StepSpec | None:
-    return next((s for s in spec.steps if s.type == "checkin"), None)
 
 
 def perform_checkin(env: Env, *, payload: str, key: bytes, staff: StaffUser,

@@ -28,3 +28,8 @@ class Params(StepSpec):
         if workflow.index(self.booking) > workflow.index(self.id):
             return [(("booking",), f"booking step {self.booking!r} comes after this step")]
         return []
+
+
+def checkin_step(workflow: WorkflowSpec) -> StepSpec | None:
+    """The workflow's check-in step, if it has one."""
+    return next(iter(workflow.steps_of("checkin")), None)

@@ -30,6 +30,7 @@ from engine.models import Booking, CheckIn
 from engine.spec import WorkflowSpec
 from engine.steps.checkin import scan as checkins
 from engine.steps.checkin import tickets
+from engine.steps.checkin.spec import checkin_step
 from engine.steps.form.forms import submitted_forms
 from web import messages
 from web.context import catalog, now, token_key
@@ -133,7 +134,7 @@ def _ticket(token: str) -> tuple[str, Any]:
 def ticket(token: str) -> str:
     code, case = _ticket(token)
     spec = catalog().for_case(db.session, case.workflow_id, case.workflow_version)
-    step = checkins.checkin_step(spec)
+    step = checkin_step(spec)
     booking_step = spec.step(step.booking) if step else None  # type: ignore[attr-defined]
     booking = db.session.scalar(select(Booking).where(
         Booking.case_id == case.id, Booking.step_id == booking_step.id)) if booking_step else None

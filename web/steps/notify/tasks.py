@@ -163,8 +163,6 @@ def _write(rows: list[Message]) -> dict[int, str]:
     no content and no tokens behind."""
     if not rows:
         return {}
-    from web.links import link
-
     session = db.session
     problems: dict[int, str] = {}
     contexts: dict[int, runtime.Context] = {}
@@ -180,7 +178,7 @@ def _write(rows: list[Message]) -> dict[int, str]:
         for row in rows:
             mark = database.held(session)
             try:
-                content = _render(session, row, contexts, link)
+                content = _render(session, row, contexts)
             except SQLAlchemyError:
                 raise  # the database, not the message: the task fails and is retried
             except Exception as exc:
@@ -194,8 +192,8 @@ def _write(rows: list[Message]) -> dict[int, str]:
     return problems
 
 
-def _render(session: DbSession, row: Message, contexts: dict[int, runtime.Context],
-            link: Any) -> react.Rendered:
+def _render(session: DbSession, row: Message,
+            contexts: dict[int, runtime.Context]) -> react.Rendered:
     case = session.get(Case, row.case_id) if row.case_id is not None else None
     if case is None:
         raise react.CannotRender("cannot render: the message has no case")
