@@ -24,7 +24,7 @@ MIN_PASSWORD = 12
 
 def create(session: DbSession, email: str, *, role: str, password: str, name: str = "",
            workflows: Iterable[str] = (), counters: Iterable[str] = (),
-           now: datetime) -> StaffUser:
+           groups: Iterable[str] = (), now: datetime) -> StaffUser:
     email = email.strip().lower()
     fields = {}
     if role not in ROLES:
@@ -38,7 +38,8 @@ def create(session: DbSession, email: str, *, role: str, password: str, name: st
     if session.scalar(select(StaffUser.id).where(func.lower(StaffUser.email) == email)):
         raise Conflict("staff_exists", email=email)
     user = StaffUser(email=email, name=name, role=role, password_hash=_hasher.hash(password),
-                     workflows=list(workflows), counters=list(counters), created_at=now)
+                     workflows=list(workflows), counters=list(counters),
+                     groups=list(groups), created_at=now)
     session.add(user)
     session.flush()
     return user

@@ -69,14 +69,18 @@ def _user(email: str) -> StaffUser:
 @click.option("--name", default="")
 @click.option("--workflow", "workflows", multiple=True, help="A workflow this person serves.")
 @click.option("--counter", "counters", multiple=True, help="A counter this person serves.")
+@click.option("--group", "groups", multiple=True,
+              help="A routing group (a school, a department's desk) this person serves.")
 def create_staff(email: str, role: str, password: str | None, name: str,
-                 workflows: tuple[str, ...], counters: tuple[str, ...]) -> None:
+                 workflows: tuple[str, ...], counters: tuple[str, ...],
+                 groups: tuple[str, ...]) -> None:
     """Create a staff account."""
     generated = password is None
     password = password or secrets.token_urlsafe(12)
     try:
         user = staff_accounts.create(db.session, email, role=role, password=password, name=name,
-                                     workflows=workflows, counters=counters, now=now())
+                                     workflows=workflows, counters=counters, groups=groups,
+                                     now=now())
     except EngineError as exc:
         db.session.rollback()
         raise click.ClickException(f"{exc.code} {exc.fields or exc.params}") from None

@@ -2,7 +2,7 @@
 
 from .base import Base, UTCDateTime, utcnow
 from .booking import Booking, Slot, WaitlistEntry
-from .case import Case, CaseEvent, IdempotencyKey, WorkflowVersion
+from .case import Case, CaseEvent, CaseNote, IdempotencyKey, WorkflowVersion
 from .checkin import CheckIn, QueueTicket
 from .outbox import Message
 from .poster import Poster
@@ -10,7 +10,7 @@ from .staff import ApiToken, StaffUser
 from .token import Token
 
 __all__ = [
-    "ApiToken", "Base", "Booking", "Case", "CaseEvent", "CheckIn", "IdempotencyKey", "Message",
+    "ApiToken", "Base", "Booking", "Case", "CaseEvent", "CaseNote", "CheckIn", "IdempotencyKey", "Message",
     "Poster", "QueueTicket", "Slot", "StaffUser", "Token", "UTCDateTime", "WaitlistEntry",
     "WorkflowVersion", "utcnow",
 ]

@@ -30,7 +30,13 @@ class WorkflowVersion(Base):
 
 class Case(Base):
     __tablename__ = "case"
-    __table_args__ = (Index(None, "workflow_id", "state"),)
+    __table_args__ = (
+        Index(None, "workflow_id", "state"),
+        # The inbox pages newest first (keyset on created_at, id), per workflow and per group.
+        Index("ix_case_inbox", "created_at", "id"),
+        Index("ix_case_inbox_workflow", "workflow_id", "created_at", "id"),
+        Index("ix_case_inbox_group", "group_id", "created_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Public, non-guessable reference shown to citizens and staff (not a secret).
@@ -47,6 +53,19 @@ class Case(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     erased_at: Mapped[datetime | None]
+    # What the inbox filters and searches on, kept by ``engine.inbox`` as the case changes.
+    # The routing group the case was sent to (``engine.steps.review``), None when the
+    # workflow does not route: then everyone serving the workflow sees it.
+    group_id: Mapped[str | None] = mapped_column(String(64))
+    # Processing by staff (``engine.steps.review``): received, in_progress, returned,
+    # completed, rejected; None until something was sent to process.
+    processing: Mapped[str | None] = mapped_column(String(16))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    submitted_at: Mapped[datetime | None]
+    # The start of the case's current booking (the visit), for the visit-date filter.
+    visit_at: Mapped[datetime | None] = mapped_column(index=True)
+    # The reference, names, readings (folded), phone digits and email, for the inbox search.
+    search_text: Mapped[str] = mapped_column(Text, default="")
 
     events: Mapped[list[CaseEvent]] = relationship(
         back_populates="case", order_by="CaseEvent.id", cascade="all, delete-orphan",
@@ -69,6 +88,18 @@ class CaseEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     case: Mapped[Case] = relationship(back_populates="events")
+
+
+class CaseNote(Base):
+    """A staff member's internal note on a case; never shown to the citizen."""
+
+    __tablename__ = "case_note"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"), index=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class IdempotencyKey(Base):

@@ -24,6 +24,8 @@ class StaffUser(Base):
     # Workflow ids and counter ids this person serves; admins serve everything.
     workflows: Mapped[list[Any]] = mapped_column(default=list)
     counters: Mapped[list[Any]] = mapped_column(default=list)
+    # Routing groups (a school, a department's desk) whose cases this person sees and acts on.
+    groups: Mapped[list[Any]] = mapped_column(default=list)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
@@ -50,6 +52,10 @@ class StaffUser(Base):
 
     def serves_counter(self, counter: str) -> bool:
         return self.role == "admin" or counter in (self.counters or [])
+
+    def serves_group(self, group: str | None) -> bool:
+        """A case sent to no group is seen by everyone serving its workflow."""
+        return self.role == "admin" or group is None or group in (self.groups or [])
 
 
 class ApiToken(Base):

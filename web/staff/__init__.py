@@ -14,6 +14,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
+from engine import access
 from engine.fields import to_wareki
 from engine.models import Case, CaseEvent
 from web import parts
@@ -86,10 +87,10 @@ def index() -> str:
 
 
 def case_for_staff(case_id: int) -> Case:
-    """The case, if the signed-in staff member serves its workflow (404 otherwise, so staff of
-    another workflow learn nothing about it)."""
+    """The case, if the signed-in staff member may see it (``engine.access``: its workflow,
+    routing group and counters); 404 otherwise, so others learn nothing about it."""
     case = db.session.get(Case, case_id)
-    if case is None or not current_user.serves_workflow(case.workflow_id):
+    if case is None or not access.sees(db.session, current_user, case):
         abort(404)
     return case
 
