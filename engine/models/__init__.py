@@ -8,9 +8,10 @@ from .outbox import Message
 from .poster import Poster
 from .staff import ApiToken, StaffUser
 from .token import Token
+from .webhook import WebhookDelivery
 
 __all__ = [
     "ApiToken", "Base", "Booking", "Case", "CaseEvent", "CaseNote", "CheckIn", "IdempotencyKey", "Message",
     "Poster", "QueueTicket", "Slot", "StaffUser", "Token", "UTCDateTime", "WaitlistEntry",
-    "WorkflowVersion", "utcnow",
+    "WebhookDelivery", "WorkflowVersion", "utcnow",
 ]
