@@ -17,7 +17,7 @@ from engine import database
 from engine.catalog import Catalog
 from engine.localtime import TZ
 from engine.spec import SpecError
-from web import config, errors, i18n, limits, parts, security
+from web import config, errors, i18n, labels, limits, parts, security
 from web.extensions import babel, csrf, db, login_manager, migrate
 
 
@@ -50,6 +50,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, render_as_batch=True, directory=str(config.ROOT / "migrations"))
     csrf.init_app(app)
     i18n.init_app(app)
+    labels.init_app(app)  # codes into words: Jinja filters for every page
     babel.init_app(app, locale_selector=i18n.select_locale,
                    timezone_selector=lambda: TZ.key)
     login_manager.init_app(app)
