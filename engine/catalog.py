@@ -171,9 +171,23 @@ def parse(path: str, source: str, *, read_asset: Any = None,
             continue
         for loc, message in step.check(spec):
             report(("steps", pos) + loc, message)
+    for i, ref in enumerate(spec.list_fields):
+        problem = check_reference(spec, len(spec.steps) - 1, ref, {})
+        if problem:
+            report(("list_fields", i), problem)
     if problems:
         raise SpecError(problems)
-    return spec
+    return with_processing(spec)
+
+
+def with_processing(spec: WorkflowSpec) -> WorkflowSpec:
+    """A workflow that starts with a form and has no review step gets one, unrouted, so that
+    every case it receives can be processed and end (and its data be erased in time)."""
+    from engine.steps.review.spec import default_step
+
+    if spec.steps_of("review") or spec.steps[0].type != "form":
+        return spec
+    return spec.model_copy(update={"steps": (*spec.steps, default_step(spec))})
 
 
 def _raw_index(raw_steps: Any, step_id: str, fallback: int) -> int:

@@ -1,7 +1,7 @@
 """Personal data is kept only as long as the workflow says (``retention_days``).
 
-A case that has ended (completed, cancelled, expired) and has not changed for that many days
-loses its answers, its booking's email key, its messages and its link tokens; the case row,
+A case that has ended (completed, cancelled, expired, rejected) and has not changed for that
+many days loses its answers, its booking's email key, its messages and its link tokens; the case row,
 its booking times and its history stay (for statistics and the audit trail), and the erasure
 itself is recorded as an ``erased`` event. Active cases are never erased."""
 
@@ -16,7 +16,7 @@ from engine.catalog import Catalog
 from engine.database import DbSession
 from engine.models import Booking, Case, Message, Token
 
-ENDED = ("completed", "cancelled", "expired")
+ENDED = ("completed", "cancelled", "expired", "rejected")
 
 
 def due(session: DbSession, catalog: Catalog, *, now: datetime, limit: int = 500) -> list[Case]:

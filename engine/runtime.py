@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from engine import database
+from engine import database, inbox
 from engine.database import DbSession
 from engine.errors import InvalidTransition
 from engine.models import Case, CaseEvent
@@ -23,7 +23,7 @@ from engine.versions import record_version
 if TYPE_CHECKING:
     from engine.catalog import Catalog
 
-# Case states: active -> completed | cancelled | expired; erased when retention ends.
+# Case states: active -> completed | cancelled | expired | rejected; erased when retention ends.
 CASE_TRANSITIONS: dict[tuple[str, str], str] = {
     ("active", "started"): "active",
     ("active", "held"): "active",
@@ -44,16 +44,22 @@ CASE_TRANSITIONS: dict[tuple[str, str], str] = {
     ("active", "missed"): "active",
     ("active", "no_show"): "completed",
     ("active", "completed"): "completed",
+    # Processing by staff (engine.steps.review): the case ends when completed or rejected.
+    ("active", "received"): "active",
+    ("active", "in_progress"): "active",
+    ("active", "returned"): "active",
+    ("active", "rejected"): "rejected",
     ("completed", "document_printed"): "completed",
     ("completed", "served"): "completed",
     ("completed", "checked_in"): "active",  # a visitor marked no-show arrives late after all
+    ("completed", "no_show_undone"): "active",  # staff marked the no-show by mistake
     ("expired", "waitlisted"): "active",
     ("cancelled", "waitlisted"): "cancelled",
 }
 # Events that never change the state and are allowed in any state (records, not transitions).
 RECORD_EVENTS = frozenset({"message_queued", "message_sent", "message_failed", "message_resent",
                            "viewed_by_staff", "reminder", "erased", "note",
-                           "checkin_refused"})
+                           "checkin_refused", "assigned", "note_added"})
 
 def next_state(table: Mapping[tuple[str, str], str], state: str, event: str) -> str:
     try:
@@ -139,11 +145,13 @@ def start_case(session: DbSession, spec: WorkflowSpec, *, actor: str, now: datet
     poster_id = origin.get("poster_id") if origin.get("workflow_id") == spec.id else None
     if parent is not None and parent.id is None:
         session.flush()
+    reference = reference or new_reference()
     case = database.insert_now(session, Case, {
-        "reference": reference or new_reference(), "workflow_id": spec.id,
+        "reference": reference, "workflow_id": spec.id,
         "workflow_version": spec.version, "state": "active", "data": dict(data or {}),
         "locale": locale, "parent_id": parent.id if parent is not None else None,
-        "poster_id": poster_id, "created_at": now, "updated_at": now, "erased_at": None})
+        "poster_id": poster_id, "created_at": now, "updated_at": now, "erased_at": None,
+        **inbox.index_values(spec, data or {}, reference)})
     if poster_id is not None:
         detail = {**(detail or {}), "poster_id": poster_id}
     _append(session, case, None, "started", actor, now, detail)
@@ -160,6 +168,8 @@ def apply(ctx: Context, event: str, *, step: str | None,
             ctx.case.state = state
     _append(ctx.session, ctx.case, step, event, ctx.actor, ctx.now, detail)
     dispatch(ctx, event, step=step, detail=detail or {})
+    if event in inbox.ANSWER_EVENTS:
+        inbox.refresh(ctx.spec, ctx.case)
 
 
 def record(session: DbSession, case: Case, event: str, *, step: str | None, actor: str,

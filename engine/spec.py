@@ -95,6 +95,8 @@ class WorkflowSpec(SpecModel):
     # Days after a case ends before its personal data is erased.
     retention_days: int = Field(default=365, ge=1, le=3650)
     steps: tuple[StepSpec, ...] = Field(min_length=1)
+    # "step.field" answers the staff inbox shows as columns (school, grade, class, kind).
+    list_fields: tuple[str, ...] = Field(default=(), max_length=8)
     # Filled by the loader, not by authors.
     path: str = ""
     version: str = ""

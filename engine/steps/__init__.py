@@ -11,6 +11,8 @@ from engine.steps.checkin.spec import Params as Checkin
 from engine.steps.document.spec import Params as Document
 from engine.steps.form.spec import Params as Form
 from engine.steps.notify.spec import Params as Notify
+from engine.steps.review.spec import Params as Review
+from engine.steps.webhook.spec import Params as Webhook
 
 STEP_TYPES: dict[str, type[StepSpec]] = {
     "booking": Booking,
@@ -19,4 +21,6 @@ STEP_TYPES: dict[str, type[StepSpec]] = {
     "document": Document,
     "checkin": Checkin,
     "chain": Chain,
+    "review": Review,
+    "webhook": Webhook,
 }

@@ -204,6 +204,9 @@ def _variables(ctx: Context, step: Params, locale: str, booking_step: StepSpec |
         "booking": visit,
         "links": links,
         "workflow": {"title": ctx.spec.title.get(locale)},
+        # What staff wrote to the citizen when returning or rejecting (engine.steps.review
+        # keeps it under "_review" with the answers, so it is erased with them).
+        "review": {"message": ((case.data or {}).get("_review") or {}).get("message", "")},
         "site": {"name": ctx.settings.get("SITE_NAME") or ""},
     }
 

@@ -9,6 +9,7 @@ What a template may use:
     booking.hold_until            until when an offered place is kept (waitlist offers)
     links.<kind>                  only kinds listed in the step's ``links``
     workflow.title, site.name
+    review.message                what staff wrote when returning or rejecting the case
     event                         what caused it: "booked", "rescheduled", "cancelled", ...
 """
 
@@ -32,7 +33,7 @@ BOOKING_KEYS = ("when", "date", "start", "end", "counter_name", "location", "hol
 CASE_KEYS = ("reference", "locale")
 ROOTS: dict[str, tuple[str, ...] | None] = {
     "case": CASE_KEYS, "booking": BOOKING_KEYS, "workflow": ("title",), "site": ("name",),
-    "answers": None, "links": None, "event": (),
+    "answers": None, "links": None, "event": (), "review": ("message",),
 }
 
 # Missing answers (an optional field left empty) render as nothing; misspelt names never

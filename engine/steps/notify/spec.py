@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from engine.runtime import Context
 
 Event = Literal["booked", "rescheduled", "cancelled", "waitlist_offer", "submitted",
-                "checked_in", "reminder"]
+                "checked_in", "reminder",
+                # processing by staff (engine.steps.review)
+                "received", "in_progress", "returned", "completed", "rejected"]
 
 
 class Params(StepSpec):
