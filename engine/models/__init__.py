@@ -11,7 +11,7 @@ from .token import Token
 from .webhook import WebhookDelivery
 
 __all__ = [
-    "ApiToken", "Base", "Booking", "Case", "CaseEvent", "CaseNote", "CheckIn", "IdempotencyKey", "Message",
-    "Poster", "QueueTicket", "Slot", "StaffUser", "Token", "UTCDateTime", "WaitlistEntry",
-    "WebhookDelivery", "WorkflowVersion", "utcnow",
+    "ApiToken", "Base", "Booking", "Case", "CaseEvent", "CaseNote", "CheckIn", "IdempotencyKey",
+    "Message", "Poster", "QueueTicket", "Slot", "StaffUser", "Token", "UTCDateTime",
+    "WaitlistEntry", "WebhookDelivery", "WorkflowVersion", "utcnow",
 ]

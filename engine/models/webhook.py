@@ -40,6 +40,8 @@ class WebhookDelivery(Base):
     # Each claim increments it; an outcome is recorded only by the claim that is still current
     # (a worker whose lease ran out cannot overwrite what its successor did).
     attempts: Mapped[int] = mapped_column(default=0)
+    # ``attempts`` when staff last resent it: the retries of a resend are counted from here.
+    attempts_before_resend: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
     lease_until: Mapped[datetime | None]
     # When a delivery task was last sent to the broker for it (the sweep waits a grace period
@@ -52,4 +54,5 @@ class WebhookDelivery(Base):
     last_reason: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resent_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
