@@ -171,7 +171,7 @@ def _day_range(column: Any, first: date | None, last: date | None) -> list[Any]:
     return out
 
 
-def query(staff: StaffUser, filters: Filters) -> Select[tuple[Case]]:
+def query(staff: StaffUser, filters: Filters) -> Select[Any]:
     """Cases the staff member may see that match ``filters``, newest first."""
     stmt = select(Case).where(access.visible(staff), Case.erased_at.is_(None))
     f = filters

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
@@ -36,6 +36,7 @@ class Case(Base):
         Index("ix_case_inbox", "created_at", "id"),
         Index("ix_case_inbox_workflow", "workflow_id", "created_at", "id"),
         Index("ix_case_inbox_group", "group_id", "created_at", "id"),
+        Index("ix_case_group_day", "group_id", "day"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -62,6 +63,9 @@ class Case(Base):
     processing: Mapped[str | None] = mapped_column(String(16))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"), index=True)
     submitted_at: Mapped[datetime | None]
+    # The day the case is about, for its group's day page: the date an absence notice is
+    # for (the review step's ``day_field``), else the day in Japan it was sent.
+    day: Mapped[date | None]
     # The start of the case's current booking (the visit), for the visit-date filter.
     visit_at: Mapped[datetime | None] = mapped_column(index=True)
     # The reference, names, readings (folded), phone digits and email, for the inbox search.

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from web.steps import booking, checkin, document, form, notify
+from web.steps import booking, checkin, document, form, notify, review, webhook
 
 # In the order of their panels on a case's staff page.
-PACKAGES = (checkin, document, form, booking, notify)
+PACKAGES = (checkin, document, form, booking, notify, webhook, review)
 
 
 def init_app(app: Flask) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -71,6 +71,20 @@ def groups(specs: Iterable[WorkflowSpec]) -> dict[str, Group]:
     return out
 
 
+def day_of(step: Params, case: Case, now: datetime) -> date:
+    """The day a case belongs to on its group's day page."""
+    from engine.localtime import local_date
+
+    if step.day_field:
+        step_id, _, field_id = step.day_field.partition(".")
+        value = ((case.data or {}).get(step_id) or {}).get(field_id)
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            pass
+    return local_date(case.submitted_at or now)
+
+
 def message_of(case: Case) -> str:
     """What staff last wrote to the citizen (returned or rejected), for the email."""
     return str(((case.data or {}).get(MESSAGE_KEY) or {}).get("message") or "")
@@ -96,6 +110,7 @@ def on_event(ctx: Context, step: Params, event: str, *, source_step: str | None,
     case.processing = TRANSITIONS[(case.processing, "received")]
     if case.submitted_at is None:
         case.submitted_at = ctx.now
+    case.day = day_of(step, case, ctx.now)
     runtime.apply(ctx, "received", step=step.id,
                   detail={"group": group, **({"resubmitted": True} if resubmitted else {})})
     if group is not None:
@@ -209,7 +224,7 @@ def assign(ctx: Context, staff: StaffUser | None) -> None:
     if ctx.case.assignee_id == new:
         return
     ctx.case.assignee_id = new
-    runtime.apply(ctx, "assigned", step=None, detail={"staff": new})
+    runtime.apply(ctx, "assigned", step=None, detail={"to": new})
 
 
 def add_note(ctx: Context, staff: StaffUser, text: str) -> CaseNote:

@@ -45,6 +45,15 @@ class Params(StepSpec):
     # it was sent), and the answers the page groups it by (grade, class).
     day_field: str | None = None
     day_group_by: tuple[str, ...] = Field(default=(), max_length=3)
+    # The answers the day page lists for each case (default: the workflow's list_fields
+    # without those the page already groups or routes by).
+    day_columns: tuple[str, ...] = Field(default=(), max_length=10)
+
+    def columns(self, workflow: WorkflowSpec) -> tuple[str, ...]:
+        if self.day_columns:
+            return self.day_columns
+        skip = {*self.day_group_by, self.route_by, self.day_field}
+        return tuple(ref for ref in workflow.list_fields if ref not in skip)
 
     def source_step(self, workflow: WorkflowSpec) -> StepSpec | None:
         if self.source:
@@ -71,6 +80,7 @@ class Params(StepSpec):
         if self.day_field:
             out.append((("day_field",), self.day_field))
         out.extend((("day_group_by", i), ref) for i, ref in enumerate(self.day_group_by))
+        out.extend((("day_columns", i), ref) for i, ref in enumerate(self.day_columns))
         return out
 
     def check(self, workflow: WorkflowSpec) -> Iterable[tuple[Loc, str]]:
