@@ -1,7 +1,8 @@
 """Personal data is kept only as long as the workflow says (``retention_days``).
 
 A case that has ended (completed, cancelled, expired, rejected) and has not changed for that
-many days loses its answers, its booking's email key, its messages and its link tokens; the case row,
+many days loses its answers, its booking's email key, its messages, its webhook deliveries
+(their bodies hold the answers) and its link tokens; the case row,
 its booking times and its history stay (for statistics and the audit trail), and the erasure
 itself is recorded as an ``erased`` event. Active cases are never erased."""
 
@@ -14,7 +15,7 @@ from sqlalchemy import delete, select, update
 from engine import runtime
 from engine.catalog import Catalog
 from engine.database import DbSession
-from engine.models import Booking, Case, Message, Token
+from engine.models import Booking, Case, Message, Token, WebhookDelivery
 
 ENDED = ("completed", "cancelled", "expired", "rejected")
 
@@ -39,8 +40,10 @@ def erase(session: DbSession, case: Case, *, actor: str, now: datetime) -> None:
     result = session.execute(delete(Message).where(Message.case_id == case.id))
     messages = int(getattr(result, "rowcount", 0) or 0)
     session.execute(delete(Token).where(Token.case_id == case.id))
+    result = session.execute(delete(WebhookDelivery).where(WebhookDelivery.case_id == case.id))
+    webhooks = int(getattr(result, "rowcount", 0) or 0)
     runtime.record(session, case, "erased", step=None, actor=actor, now=now,
-                   detail={"messages_deleted": messages})
+                   detail={"messages_deleted": messages, "webhooks_deleted": webhooks})
     session.flush()
 
 

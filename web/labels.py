@@ -141,6 +141,7 @@ EVENTS: dict[str, Any] = {
     "message_sent": _l("Email sent"),
     "message_failed": _l("Email could not be sent"),
     "message_resent": _l("Email sent again"),
+    "webhook_resent": _l("Webhook sent again"),
     "viewed_by_staff": _l("Viewed by staff"),
     "reminder": _l("Reminder sent"),
     "erased": _l("Personal data erased"),

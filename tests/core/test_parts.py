@@ -11,13 +11,14 @@ def test_two_apps_keep_their_own_menu_and_schedule(make_app):
     smtp = make_app(SMTP_HOST="127.0.0.1", MAIL_SWEEP_SECONDS=11)
     dev_menu = [endpoint for endpoint, _ in parts.of(dev).nav]
     assert dev_menu == ["staff.index", "checkin.scanner", "checkin.daylist", "checkin.queue",
-                        "booking.staff_slots", "posters.index", "apidocs.page", "mail.index"]
+                        "booking.staff_slots", "posters.index", "webhooks.index", "apidocs.page",
+                        "mail.index"]
     assert "mail.index" not in [endpoint for endpoint, _ in parts.of(smtp).nav]
     beat = {app: app.extensions["celery"].conf.beat_schedule for app in (dev, smtp)}
     assert beat[dev]["mail-sweep"]["schedule"] == 7
     assert beat[smtp]["mail-sweep"]["schedule"] == 11
     assert set(beat[dev]) == {"booking-sweep", "mail-sweep", "mail-reminders",
-                              "erase-expired-personal-data"}
+                              "erase-expired-personal-data", "webhook-sweep"}
 
 
 def test_each_step_type_adds_its_links_panels_and_demo(app):

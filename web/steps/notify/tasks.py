@@ -6,7 +6,8 @@
   Tasks take ids; a repeated or late task is harmless, and a retry sends what the first
   attempt wrote.
 * New outbox rows are noted by ``engine.steps.notify.outbox.enqueue`` in ``session.info``; after the
-  transaction commits, one ``deliver`` task is sent with their ids. A web process gathers the
+  transaction commits, one ``deliver`` task is sent with their ids (another outbox, the
+  webhooks', shares this with ``dispatch_after_commit``). A web process gathers the
   ids its requests commit for ``MAIL_DISPATCH_SECONDS`` (0.1 s) and sends them in one task:
   under load a task per booking was a noticeable share of the booking's CPU. If sending
   fails (Redis down) or the process dies first, the request has still succeeded: the rows
@@ -23,6 +24,7 @@ import atexit
 import math
 import os
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -278,23 +280,26 @@ def _dispatch_all(ids: list[int]) -> None:
         dispatch(ids[start:start + CHUNK])
 
 
+Send = Callable[[list[int]], None]
+
+
 class Gathering:
     """The ids a web process's requests commit within ``window`` seconds of the first,
-    sent then in one task (by a timer thread) instead of one task per request. Ids held
-    when the process exits are sent by ``atexit``; if it is killed, by the sweep."""
+    sent then in one task per outbox (by a timer thread) instead of one task per request.
+    Ids held when the process exits are sent by ``atexit``; if it is killed, by the sweep."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._held: dict[Flask, list[int]] = {}
+        self._held: dict[tuple[Flask, Send], list[int]] = {}
         self._timer: threading.Timer | None = None
         self._pid = os.getpid()
         atexit.register(self.flush)
 
-    def add(self, ids: list[int], window: float, app: Flask) -> None:
+    def add(self, ids: list[int], window: float, app: Flask, send: Send = _dispatch_all) -> None:
         with self._lock:
             if self._pid != os.getpid():  # a forked child: the parent's timer is not here
                 self._held, self._timer, self._pid = {}, None, os.getpid()
-            self._held.setdefault(app, []).extend(ids)
+            self._held.setdefault((app, send), []).extend(ids)
             if self._timer is None:
                 self._timer = threading.Timer(window, self.flush)
                 self._timer.daemon = True
@@ -307,28 +312,47 @@ class Gathering:
             if self._timer is not None and self._timer is not threading.current_thread():
                 self._timer.cancel()
             self._timer = None
-        for app, ids in held.items():
+        for (app, send), ids in held.items():
             with app.app_context():
-                _dispatch_all(ids)
+                send(ids)
 
 
 gathering = Gathering()
 
 
+# The outboxes whose new rows are sent to their delivery task after commit, each as (how to
+# take a transaction's new ids from its session, how to send them): email's, and those other
+# parts add with ``dispatch_after_commit`` (webhooks).
+_outboxes: list[tuple[Callable[[Session], list[int]], Send]] = [
+    (outbox.pop_new_ids, _dispatch_all)]
+
+
+def dispatch_after_commit(pop: Callable[[Session], list[int]], send: Send) -> None:
+    """Have another outbox's new rows dispatched like emails: after commit, gathered for
+    MAIL_DISPATCH_SECONDS in a web process, forgotten on rollback (the sweep of that outbox
+    catches a dispatch that is lost)."""
+    if (pop, send) not in _outboxes:
+        _outboxes.append((pop, send))
+
+
 def _after_commit(session: Session) -> None:
-    ids = outbox.pop_new_ids(session)
-    if not ids:
-        return
-    window = float(current_app.config.get("MAIL_DISPATCH_SECONDS") or 0)
-    celery = current_app.extensions.get("celery")
-    if window > 0 and has_request_context() and not (celery and celery.conf.task_always_eager):
-        gathering.add(ids, window, current_app._get_current_object())  # type: ignore[attr-defined]
-    else:  # workers, the command line and in-process tasks send at once
-        _dispatch_all(ids)
+    for pop, send in _outboxes:
+        ids = pop(session)
+        if not ids:
+            continue
+        window = float(current_app.config.get("MAIL_DISPATCH_SECONDS") or 0)
+        celery = current_app.extensions.get("celery")
+        if (window > 0 and has_request_context()
+                and not (celery and celery.conf.task_always_eager)):
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+            gathering.add(ids, window, app, send)
+        else:  # workers, the command line and in-process tasks send at once
+            send(ids)
 
 
 def _after_rollback(session: Session) -> None:
-    outbox.pop_new_ids(session)
+    for pop, _send in _outboxes:
+        pop(session)
 
 
 def install_hooks() -> None:
