@@ -38,7 +38,7 @@ from web.api import STAFF, answers, spec, staff_only, staff_user
 from web.api import bp as api_bp
 from web.context import catalog
 from web.environment import env
-from web.errors import field_messages
+from web.errors import error_response, field_messages
 from web.extensions import db
 from web.staff import case_for_staff, render_case
 
@@ -46,12 +46,12 @@ bp = Blueprint("review", __name__, template_folder="templates")
 
 messages.register(messages={
     "transition_not_allowed": _l("This case has moved on since you opened it, or this step is "
-                                 "not possible from where it is. Reload the page and choose "
-                                 "again."),
+                                 "not possible from where it is (%(status)s). Possible now: "
+                                 "%(allowed)s."),
     "no_processing": _l("This procedure is not processed by staff."),
 }, fields={"required": _l("Enter this.")})
 
-# How often the day page asks for what is new (seconds).
+# How often the day page asks for what is new (seconds); ``REVIEW_LIVE_SECONDS`` overrides it.
 LIVE_SECONDS = 15
 
 
@@ -68,14 +68,21 @@ def move(case_id: int) -> Any:
         db.session.rollback()
         return render_case(db.session.get(Case, case_id) or case, status=422,
                            errors=field_messages(exc.fields), values={"message": message})
-    except Conflict:
+    except Conflict as exc:
         db.session.rollback()
-        flash(gettext("This case has moved on since you opened it, or this step is not "
-                      "possible from where it is. Reload the page and choose again."), "error")
+        flash(messages.message(exc.code, _refusal(exc)), "error")
         return render_case(db.session.get(Case, case_id) or case, status=409)
     db.session.commit()
     flash(gettext("Processing: %(status)s.", status=_status_word(case.processing)), "success")
     return redirect(url_for("staff.case", case_id=case_id), 303)
+
+
+def _refusal(exc: Conflict) -> dict[str, str]:
+    """The refused move's parameters in words: where the case is, and the moves open."""
+    allowed = exc.params.get("allowed") or []
+    none = gettext("nothing")
+    return {"status": _status_word(exc.params.get("status")) or gettext("nothing received"),
+            "allowed": "、".join(str(MOVE_LABELS[m]) for m in allowed) or none}
 
 
 def _status_word(code: str | None) -> str:
@@ -162,8 +169,14 @@ def today(group: str) -> Any:
     template = "review/today_list.html" if request.args.get("part") == "list" else (
         "review/today.html")
     return render_template(template, group_id=group, group=definition, day=day, lists=lists,
-                           live_seconds=LIVE_SECONDS, today=local_date(now()),
+                           live_seconds=live_seconds(), today=local_date(now()),
                            count=sum(len(rows) for _s, blocks in lists for _k, rows in blocks))
+
+
+def live_seconds() -> int:
+    from flask import current_app
+
+    return int(current_app.config.get("REVIEW_LIVE_SECONDS") or LIVE_SECONDS)
 
 
 def _day_list(spec_: WorkflowSpec, group: str, day: date
@@ -263,8 +276,14 @@ def api_move(case_id: int) -> Response:
         raise NotFound("not_found")
     body = MoveBody.model_validate(request.get_json(silent=True) or {})
     case = processing.lock(db.session, case)
-    processing.move(env(user.actor).ctx(case), body.action, expected=body.expected,
-                    message=body.message)
+    try:
+        processing.move(env(user.actor).ctx(case), body.action, expected=body.expected,
+                        message=body.message)
+    except Conflict as exc:
+        if exc.code != "transition_not_allowed":
+            raise
+        return error_response(409, exc.code, params=_refusal(exc), extra={
+            "status": exc.params.get("status"), "allowed": exc.params.get("allowed", [])})
     db.session.commit()
     return jsonify(MoveResult(case_id=case.id, processing=case.processing,
                               state=case.state).model_dump())
