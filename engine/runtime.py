@@ -59,7 +59,7 @@ CASE_TRANSITIONS: dict[tuple[str, str], str] = {
 # Events that never change the state and are allowed in any state (records, not transitions).
 RECORD_EVENTS = frozenset({"message_queued", "message_sent", "message_failed", "message_resent",
                            "viewed_by_staff", "reminder", "erased", "note",
-                           "checkin_refused", "assigned", "note_added",
+                           "checkin_refused", "checkin_accepted", "assigned", "note_added",
                            "webhook_resent"})
 
 def next_state(table: Mapping[tuple[str, str], str], state: str, event: str) -> str:

@@ -108,10 +108,17 @@ STEP_STATUSES: dict[str, Any] = {
     "returned": _l("Returned for correction"),
     "rejected": _l("Rejected"),
 }
+# The result of a scan in the scan log (engine.steps.checkin.scanlog.RESULTS).
+SCAN_RESULTS: dict[str, Any] = {
+    "ok": _l("Checked in"),
+    "accepted": _l("Accepted by staff"),
+    "refused": _l("Refused"),
+}
 STATE_KINDS: dict[str, dict[str, Any]] = {
     "case": CASE_STATES, "booking": BOOKING_STATUSES, "waitlist": WAITLIST_STATUSES,
     "message": MESSAGE_STATUSES, "processing": PROCESSING_STATUSES,
     "daylist": DAYLIST_STATUSES, "queue": QUEUE_STATUSES, "step": STEP_STATUSES,
+    "scan": SCAN_RESULTS,
 }
 
 # -- events: every name the engine records (tests/core/test_labels.py keeps this whole) ------
@@ -211,7 +218,7 @@ def _word(table: Mapping[str, Any], code: Any, fallback: Any) -> str:
 
 def state_label(code: str | None, kind: str = "case") -> str:
     """A state or status of ``kind`` (case, booking, waitlist, message, processing, daylist,
-    queue, step) as words; the same code reads differently by kind."""
+    queue, step, scan) as words; the same code reads differently by kind."""
     table = STATE_KINDS.get(kind, CASE_STATES)
     if kind == "step":
         return _word(table, code, _l("In progress"))

@@ -35,6 +35,10 @@ class CheckIn(Base):
     nonce_scope: Mapped[str | None] = mapped_column(String(64))
     actor: Mapped[str] = mapped_column(String(96))
     at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A staff member's acceptance of a scan refused as ``wrong_day`` is an ``ok`` row naming
+    # that scan, with the reason they gave (``engine.steps.checkin.accept``).
+    accepts_id: Mapped[int | None] = mapped_column(ForeignKey("checkin.id"))
+    note: Mapped[str | None] = mapped_column(String(500))
 
 
 class QueueTicket(Base):

@@ -270,7 +270,12 @@ def test_result_links_to_the_printed_document_and_case_page_lists_scans(
     assert f'href="/staff/cases/{ticket.case_id}/documents/notification.pdf"' in html
     client.post("/staff/checkin", data={"payload": ticket.token})
     page = client.get(f"/staff/cases/{ticket.case_id}").get_data(as_text=True)
-    assert "窓口での読み取り" in page and "受付しました" in page and "受付済みです" in page
+    panel = page[page.index("窓口での読み取り"):]
+    panel = panel[:panel.index("</section>")]
+    # In words: the result, the counter's name and the staff member, never their codes.
+    assert "受付済み" in panel and "既に受付済み" in panel and "保健センター" in panel
+    assert "desk@example.jp" in panel
+    assert "staff:" not in panel and "already_checked_in" not in panel
 
 
 def test_hostile_nonce_and_counter_are_refused_cleanly(app: Any, client: Any, bearer: Any,

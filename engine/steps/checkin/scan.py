@@ -248,9 +248,17 @@ def _replay(session: DbSession, catalog: Catalog, first: CheckIn, staff: StaffUs
     if scope is None or first.nonce_scope is None or not hmac.compare_digest(
             first.nonce_scope, scope):
         raise NonceReused()
-    result = _result(first, first.at)
+    result = describe_row(session, catalog, first, staff)
     result.replayed = True
-    booking = session.get(Booking, first.booking_id) if first.booking_id else None
+    return result
+
+
+def describe_row(session: DbSession, catalog: Catalog, row: CheckIn,
+                 staff: StaffUser) -> Result:
+    """What the counter may show now of the scan ``row``: personal details only to staff who
+    serve the booking's workflow and counter."""
+    result = _result(row, row.at)
+    booking = session.get(Booking, row.booking_id) if row.booking_id else None
     if booking is not None:
         case = booking.case
         spec = catalog.for_case(session, case.workflow_id, case.workflow_version)
@@ -259,7 +267,7 @@ def _replay(session: DbSession, catalog: Catalog, first: CheckIn, staff: StaffUs
                   and staff.serves_counter(booking.slot.counter))
         if step is not None:
             _describe(session, result, booking, step, spec, person=person)
-        if first.reason == "ok":
+        if row.reason == "ok":
             result.queue_number = queue.number_for(session, booking.id)
     return result
 

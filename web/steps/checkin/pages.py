@@ -28,15 +28,15 @@ from engine import tokens
 from engine.errors import NotFound
 from engine.models import Booking, CheckIn
 from engine.spec import WorkflowSpec
+from engine.steps.checkin import accept as acceptance
 from engine.steps.checkin import scan as checkins
 from engine.steps.checkin import tickets
 from engine.steps.checkin.spec import checkin_step
 from engine.steps.form.forms import submitted_forms
-from web import messages
+from web import labels, messages
 from web.context import catalog, now, token_key
 from web.environment import env
 from web.extensions import db
-from web.i18n import current_locale
 
 bp = Blueprint("checkin", __name__, template_folder="templates")
 
@@ -75,8 +75,7 @@ def counters() -> dict[str, Any]:
 
 
 def counter_label(counter: str | None) -> str:
-    name = counters().get(counter or "")
-    return name.get(current_locale()) if name else (counter or "")
+    return labels.counter_label(counter)
 
 
 def my_counters() -> list[str]:
@@ -160,6 +159,8 @@ def ticket_qr(token: str) -> Response:
 def scanner() -> Any:
     counter = chosen_counter()
     result = refused = None
+    if request.method == "GET" and request.args.get("checkin"):
+        result = shown_result(request.args["checkin"])
     if request.method == "POST":
         try:
             result = checkins.perform_checkin(
@@ -173,12 +174,33 @@ def scanner() -> Any:
             db.session.commit()
     context = {"result": result, "refused": refused, "counter": counter,
                "counters": my_counters(), "nonce": secrets.token_hex(16),
-               "document_url": _result_document(result)}
+               "document_url": _result_document(result), "accept_url": accept_url(result)}
     if request.method == "POST" and request.headers.get("X-Requested-With") == "fetch":
         return render_template("checkin/staff/result.html", **context)
     status = 409 if refused else 200 if result is None or result.ok else (
         409 if result.reason == "already_checked_in" else 422)
     return render_template("checkin/staff/scanner.html", **context), status
+
+
+def shown_result(raw_id: str) -> checkins.Result | None:
+    """An earlier scan shown again (the check-in an acceptance made), if it was made at a
+    counter the viewer serves; None otherwise. A GET: nothing is written."""
+    row = db.session.get(CheckIn, int(raw_id)) if raw_id.isdigit() and len(raw_id) < 12 else None
+    if row is None or row.counter is None or not current_user.serves_counter(row.counter):
+        return None
+    return checkins.describe_row(db.session, catalog(), row, current_user._get_current_object())
+
+
+def accept_url(result: checkins.Result | None) -> str | None:
+    """Where the result offers to accept a refusal for another day or time: to staff who may
+    see the booking, while it may still be accepted (``engine.steps.checkin.accept``)."""
+    if result is None or result.reason not in acceptance.OVERRIDABLE or result.case_id is None:
+        return None
+    row = db.session.get(CheckIn, result.checkin_id)
+    booking = db.session.get(Booking, row.booking_id) if row and row.booking_id else None
+    if row is None or booking is None or not acceptance.acceptable(env(), row, booking):
+        return None
+    return url_for("checkin.accept", checkin_id=row.id)
 
 
 def _nonce(raw: str) -> str | None:
