@@ -213,3 +213,16 @@ def test_notes_and_assignment_stay_with_staff(app: Any, client: Any, school: Any
     assert only_case(app).assignee_id == int(other_id[1])
     assert "担任に伝達済み" not in citizen.get(home).get_data(as_text=True)
     assert "None viewed_by_staff" in events(app, case.id)  # opening it is on record
+
+
+def test_the_citizen_reads_why_it_was_returned_on_their_page(
+        app: Any, client: Any, make_staff: Any, auth: Any) -> None:
+    make_staff("kankyo@example.jp", workflows=("inu-shibou",), groups=("kankyo-eisei",))
+    auth.login("kankyo@example.jp")
+    owner = app.test_client()
+    page = dog(owner)
+    case = only_case(app)
+    assert post_move(client, case.id, "returned", "received",
+                     message="犬の名前をご確認ください。").status_code == 303
+    html = owner.get(page).get_data(as_text=True)
+    assert "もう一度送信してください" in html and "犬の名前をご確認ください。" in html
