@@ -30,21 +30,18 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
-from engine import runtime
+from engine import access, runtime
 from engine.models import Case, Message
 from engine.steps.notify import outbox
 from engine.steps.notify import spec as notify
-from web import staff
+from web import labels, staff
 from web.context import catalog, now
 from web.environment import env
 from web.extensions import db
 from web.steps.notify import tasks as tasks_mail
 
 bp = Blueprint("mail", __name__, url_prefix="/staff/mail", template_folder="templates")
-STATUS_LABELS = {
-    "queued": _l("Queued"), "sending": _l("Sending"), "sent": _l("Sent"),
-    "retry": _l("Waiting to retry"), "failed": _l("Failed"),
-}
+STATUS_LABELS = labels.MESSAGE_STATUSES
 NAV_ENTRY = ("mail.index", _l("Dev mail"))
 URL = re.compile(r"https?://[^\s<>\"']+")
 
@@ -98,7 +95,7 @@ def linkify(text: str) -> Markup:
 
 
 def _visible(message_id: int) -> Message:
-    """The message, if the staff member serves its case's workflow (404 otherwise)."""
+    """The message, if the staff member may see its case (``engine.access``; 404 otherwise)."""
     row = db.session.get(Message, message_id)
     if row is None:
         abort(404)
@@ -106,7 +103,7 @@ def _visible(message_id: int) -> Message:
     if case is None:
         if current_user.role != "admin":
             abort(404)
-    elif not current_user.serves_workflow(case.workflow_id):
+    elif not access.sees(db.session, current_user, case):
         abort(404)
     return row
 
@@ -125,7 +122,7 @@ def index() -> str:
         .order_by(Message.id.desc()).limit(200)).all()
     visible = [(m, c) for m, c in rows
                if (c is None and current_user.role == "admin")
-               or (c is not None and current_user.serves_workflow(c.workflow_id))]
+               or (c is not None and access.sees(db.session, current_user, c))]
     return render_template("notify/index.html", rows=visible)
 
 
