@@ -61,6 +61,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/email.py
 	$(BIN)/python bench/forms.py
 	$(BIN)/python bench/checkin.py
+	$(BIN)/python bench/inbox.py
 
 clean:
 	rm -rf $(VENV) instance test-artifacts
