@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, render_template
 from sqlalchemy import select
 from werkzeug.routing import BuildError
 
+from engine import runtime
 from engine.models import Booking, Case, CaseEvent
 from engine.spec import WorkflowSpec
 from web import links, parts
@@ -23,7 +24,10 @@ STEP_KINDS_LINKED = {"form": "form", "checkin": "ticket"}
 
 
 def step_status(events: list[CaseEvent], step_id: str) -> str | None:
-    mine = [e.event for e in events if e.step_id == step_id]
+    """The step's last event that moved something: a record (a refused scan, a reminder)
+    says nothing about where the step stands."""
+    mine = [e.event for e in events
+            if e.step_id == step_id and e.event not in runtime.RECORD_EVENTS]
     return mine[-1] if mine else None
 
 

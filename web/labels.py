@@ -300,6 +300,14 @@ def field_label(spec: WorkflowSpec | None, ref: str, field: str | None = None) -
     return str(UNKNOWN_FIELD)
 
 
+def spec_of(case: Case | None) -> WorkflowSpec | None:
+    """The spec version ``case`` was started with (for labels of its steps and fields)."""
+    if case is None:
+        return None
+    return current_app.extensions["catalog"].for_case(  # type: ignore[no-any-return]
+        db.session, case.workflow_id, case.workflow_version)
+
+
 def _live_spec(workflow_id: str) -> WorkflowSpec | None:
     try:
         return current_app.extensions["catalog"].get(workflow_id)  # type: ignore[no-any-return]
@@ -405,7 +413,7 @@ def _when(moment: datetime) -> str:
 FILTERS = {
     "state_label": state_label, "event_label": event_label, "actor_name": actor_name,
     "reason_label": reason_label, "step_type_label": step_type_label,
-    "counter_label": counter_label,
+    "counter_label": counter_label, "spec_of": spec_of,
 }
 # Functions of a spec first: globals (``field_label(spec, "step.field")``) and filters
 # (``spec|field_label("step.field")``) alike.

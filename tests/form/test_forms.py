@@ -241,8 +241,10 @@ def test_staff_case_page_shows_form_state_and_prefill_sources(app, client, auth,
     auth.login()
     html = auth.client.get(f"/staff/cases/{case_id}").get_data(as_text=True)
     assert "送信済み" in html and "1回目の送信" in html
-    assert "<code>name</code> ← <code>visit.name</code>" in html
-    assert "<code>phone</code> ← <code>visit.phone</code> (申請者が修正)" in html
+    # Fields and their sources by their labels, never their ids.
+    assert "<li>氏名 ← お名前</li>" in html
+    assert "<li>電話番号 ← 電話番号 (申請者が修正)</li>" in html
+    assert "visit.name" not in html and "visit.phone" not in html
 
 
 def test_double_tap_on_send_starts_one_case(app, client):

@@ -25,6 +25,7 @@ from engine import localtime
 from engine.errors import NotFound
 from engine.models.checkin import QueueTicket
 from engine.steps.checkin import daylist, queue
+from web import labels
 from web.context import catalog, now
 from web.environment import env
 from web.extensions import db
@@ -37,17 +38,8 @@ from web.steps.checkin.pages import (
     my_counters,
 )
 
-STATUS_LABELS: dict[str, Any] = {
-    "booked": _l("Booked"),
-    "questionnaire_done": _l("Questionnaire done"),
-    "checked_in": _l("Checked in"),
-    "no_show": _l("No-show"),
-    "cancelled": _l("Cancelled"),
-}
-QUEUE_LABELS: dict[str, Any] = {
-    "waiting": _l("Waiting"), "called": _l("Called"), "served": _l("Served"),
-    "missed": _l("Missed"),
-}
+STATUS_LABELS: dict[str, Any] = labels.DAYLIST_STATUSES
+QUEUE_LABELS: dict[str, Any] = labels.QUEUE_STATUSES
 
 
 def grace() -> timedelta:
