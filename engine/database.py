@@ -316,3 +316,18 @@ def engine_options(url: str) -> dict[str, Any]:
         # A booking never waits long for a row lock: it fails cleanly and may be retried.
         "connect_args": {"options": "-c lock_timeout=3000 -c statement_timeout=30000"},
     }
+
+
+def on_dialect(dialect: str) -> Any:
+    """An Alembic ``include_object`` that leaves out what the models create only on other
+    databases (``Index(...).ddl_if(dialect=...)``), so comparing the models with a migrated
+    database of ``dialect`` sees no difference where there is none."""
+    def include(obj: Any, _name: str | None, _kind: str, _reflected: bool,
+                _compare_to: Any) -> bool:
+        condition = getattr(obj, "_ddl_if", None)
+        wanted = getattr(condition, "dialect", None) if condition is not None else None
+        if wanted is None:
+            return True
+        return dialect in ((wanted,) if isinstance(wanted, str) else tuple(wanted))
+    return include
+

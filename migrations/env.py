@@ -5,6 +5,8 @@ from flask import current_app
 
 from alembic import context
 
+from engine import database
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -94,6 +96,8 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        # What the models create only on another database is not a difference here.
+        conf_args.setdefault("include_object", database.on_dialect(connection.dialect.name))
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

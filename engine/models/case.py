@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import DDL, ForeignKey, Index, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, utcnow
@@ -37,6 +37,10 @@ class Case(Base):
         Index("ix_case_inbox_workflow", "workflow_id", "created_at", "id"),
         Index("ix_case_inbox_group", "group_id", "created_at", "id"),
         Index("ix_case_group_day", "group_id", "day"),
+        # The inbox search (``search_text LIKE '%…%'``) by trigrams: PostgreSQL only (SQLite
+        # scans, which is fine at its sizes).
+        Index("ix_case_search_trgm", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "gin_trgm_ops"}).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -76,6 +80,12 @@ class Case(Base):
         passive_deletes=True,
     )
     parent: Mapped[Case | None] = relationship(remote_side=[id])
+
+
+# The trigram operators of the search index (a trusted extension: the database owner may
+# create it).
+event.listen(Case.__table__, "before_create", DDL(
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"))
 
 
 class CaseEvent(Base):

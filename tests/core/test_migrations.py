@@ -11,6 +11,7 @@ from alembic.migration import MigrationContext
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, inspect, text
 
+from engine import database
 from engine.models import Base
 from tests.services import need_postgres
 from web import create_app
@@ -22,7 +23,9 @@ def _upgrade_and_compare(url: str) -> None:
     with app.app_context():
         upgrade()
         with db.engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+            context = MigrationContext.configure(conn, opts={
+                "include_object": database.on_dialect(conn.dialect.name)})
+            diff = compare_metadata(context, Base.metadata)
             tables = set(inspect(conn).get_table_names())
         db.engine.dispose()
     assert diff == [], f"models and migrations differ; run `make migration`: {diff}"

@@ -226,3 +226,33 @@ def test_the_citizen_reads_why_it_was_returned_on_their_page(
                      message="犬の名前をご確認ください。").status_code == 303
     html = owner.get(page).get_data(as_text=True)
     assert "もう一度送信してください" in html and "犬の名前をご確認ください。" in html
+
+
+def test_two_staff_moving_one_case_at_once_exactly_one_wins(app: Any, client: Any,
+                                                             school: Any) -> None:
+    """A holds the case's lock with its move not yet committed while B's move of the same
+    case waits behind it; when A commits, B is refused (it saw the case as received)."""
+    import threading
+
+    from tests.locks import wait_until_blocked_or_done
+    from web.environment import env
+
+    notice(app.test_client())
+    case = only_case(app)
+    outcome: dict[str, int] = {}
+
+    def colleague() -> None:
+        outcome["status"] = post_move(client, case.id, "completed", "received").status_code
+
+    with app.test_request_context():
+        locked = processing.lock(db.session, db.session.get(Case, case.id))
+        processing.move(env("staff:999").ctx(locked), "in_progress", expected="received")
+        db.session.flush()
+        other = threading.Thread(target=colleague)
+        other.start()
+        assert wait_until_blocked_or_done(other, db.engine) == "blocked"
+        db.session.commit()
+    other.join(30)
+    assert outcome["status"] == 409
+    moves = [e for e in events(app, case.id) if e in ("review in_progress", "review completed")]
+    assert moves == ["review in_progress"] and only_case(app).processing == "in_progress"

@@ -185,10 +185,9 @@ def _day_list(spec_: WorkflowSpec, group: str, day: date
     (grade, class), each row with the step's columns."""
     step = processing.review_step(spec_)
     assert isinstance(step, ReviewStep)
-    cases = [c for c in db.session.scalars(select(Case).where(
-        Case.workflow_id == spec_.id, Case.group_id == group, Case.day == day,
-        Case.erased_at.is_(None)).order_by(Case.submitted_at, Case.id))
-        if access.sees(db.session, current_user, c)]
+    cases = db.session.scalars(select(Case).where(
+        access.visible(current_user), Case.workflow_id == spec_.id, Case.group_id == group,
+        Case.day == day, Case.erased_at.is_(None)).order_by(Case.submitted_at, Case.id)).all()
     columns = step.columns(spec_)
 
     def value(case: Case, ref: str) -> Any:
