@@ -92,13 +92,15 @@ def test_filters_and_search(app: Any, client: Any, auth: Any, make_staff: Any) -
 
 def test_staff_mark_no_show_recorded(app: Any, client: Any, auth: Any, make_staff: Any) -> None:
     made = setup_day(app, client, auth, make_staff)
-    resp = client.post(f"/staff/checkin/bookings/{made['booked'].booking_id}/no-show",
+    # An hour past its start (more than the grace time): a visit still to come is refused
+    # (tests/booking/test_no_show.py).
+    resp = client.post(f"/staff/checkin/bookings/{made['late'].booking_id}/no-show",
                        data={"date": "2027-03-10"})
     assert resp.status_code == 302
     with app.app_context():
-        assert db.session.get(Booking, made["booked"].booking_id).status == "no_show"
+        assert db.session.get(Booking, made["late"].booking_id).status == "no_show"
     assert ("checkin", "no_show", "staff:1") in [e[:3] for e in events(
-        app, made["booked"].case_id)]
+        app, made["late"].case_id)]
     # Marking a checked-in visitor is refused, nothing changes.
     assert client.post(f"/staff/checkin/bookings/{made['in'].booking_id}/no-show"
                        ).status_code == 409

@@ -50,6 +50,7 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("confirmed", "check_in"): "checked_in",
     ("confirmed", "no_show"): "no_show",
     ("no_show", "check_in"): "checked_in",  # late arrival within the tolerance
+    ("no_show", "undo_no_show"): "confirmed",  # marked by mistake (booking.attendance)
 }
 
 
@@ -350,17 +351,28 @@ def cancel(env: Env, booking: Booking, *, by_staff: bool = False) -> Booking:
     return booking
 
 
-def reschedule(env: Env, booking: Booking, slot_id: int) -> Booking:
-    """Move a confirmed booking to another slot: the new place is taken and the old one given
-    back in the same transaction, so it never holds two places and never loses one."""
+def reschedule_target(env: Env, booking: Booking, slot_id: int, *,
+                      by_staff: bool = False) -> Slot:
+    """The slot ``booking`` would move to, if ``reschedule`` may move it there now (whether
+    it has a place left is for the move to find); raises as ``reschedule`` would and writes
+    nothing, so a page can ask for confirmation first. Citizens only until the deadline;
+    staff at any time, to a slot a citizen could book."""
     spec, step = step_of(env, booking)
     if booking.status != "confirmed":
         raise Conflict("not_confirmed")
-    _deadline(step, booking, env.now)
-    old = booking.slot
-    if slot_id == old.id:
+    if not by_staff:
+        _deadline(step, booking, env.now)
+    if slot_id == booking.slot_id:
         raise Conflict("same_slot")
-    new = bookable_slot(env, spec, step, slot_id)
+    return bookable_slot(env, spec, step, slot_id)
+
+
+def reschedule(env: Env, booking: Booking, slot_id: int, *, by_staff: bool = False) -> Booking:
+    """Move a confirmed booking to another slot: the new place is taken and the old one given
+    back in the same transaction, so it never holds two places and never loses one."""
+    _spec, step = step_of(env, booking)
+    old = booking.slot
+    new = reschedule_target(env, booking, slot_id, by_staff=by_staff)
     if new.id < old.id:
         _take(env, new)
         places.give_back(env.session, old.id)

@@ -85,6 +85,10 @@ class Params(StepSpec):
     waitlist: bool = True
     # How long a place freed for the first person on the waitlist is kept for them.
     waitlist_offer_minutes: int = Field(default=720, ge=5, le=7 * 24 * 60)
+    # Minutes after a slot's start before staff may mark its visitor as not arrived (and
+    # the day list says so); None: the site's NO_SHOW_GRACE_MINUTES (engine.steps.booking
+    # .attendance).
+    no_show_grace_minutes: int | None = Field(default=None, ge=0, le=24 * 60)
     fields: tuple[FieldSpec, ...] = ()
 
     def collects(self) -> Mapping[str, Any]:

@@ -23,7 +23,10 @@ from engine.localtime import day_bounds
 from engine.models import Booking, Case, Slot, StaffUser
 from engine.models.checkin import QueueTicket
 from engine.runtime import Env
+from engine.spec import WorkflowSpec
+from engine.steps.booking import attendance
 from engine.steps.booking.bookings import transition
+from engine.steps.booking.spec import Params
 from engine.steps.checkin.spec import checkin_step
 from engine.steps.form.forms import submitted_forms
 
@@ -57,7 +60,7 @@ def derive_status(booking: Booking, forms_done: bool, *, now: datetime,
         return "checked_in", False
     if booking.status == "no_show":
         return "no_show", False
-    if now > booking.slot.starts_at + grace:
+    if now >= booking.slot.starts_at + grace:  # from when staff may mark it (attendance)
         return "no_show", True
     return ("questionnaire_done" if forms_done else "booked"), False
 
@@ -93,7 +96,8 @@ def _row(session: DbSession, catalog: Catalog, booking: Booking, done: set[str],
     case: Case = booking.case
     spec = catalog.for_case(session, case.workflow_id, case.workflow_version)
     forms = tuple((s.id, s.id in done) for s in spec.steps if s.type == "form")
-    status, auto = derive_status(booking, all(d for _, d in forms), now=now, grace=grace)
+    wait = attendance.grace(_booking_step(spec, booking), grace)
+    status, auto = derive_status(booking, all(d for _, d in forms), now=now, grace=wait)
     data = (case.data or {}).get(booking.step_id) or {}
     return Row(booking_id=booking.id, case_id=case.id, reference=case.reference,
                workflow_id=booking.workflow_id, counter=booking.slot.counter,
@@ -113,16 +117,23 @@ def _matches(row: Row, needle: str) -> bool:
     return any(needle in h for h in hay[:3]) or needle == hay[3]
 
 
+def _booking_step(spec: WorkflowSpec, booking: Booking) -> Params | None:
+    step = next((s for s in spec.steps if s.id == booking.step_id), None)
+    return step if isinstance(step, Params) else None
+
+
 def mark_no_show(env: Env, booking_id: int, *, staff: StaffUser) -> Booking:
-    """Staff mark a confirmed booking as a no-show (recorded with who did it)."""
+    """Staff mark a confirmed booking as a no-show (recorded with who did it), not before
+    its start plus the grace time (``attendance``: 409, nothing written)."""
     session = env.session
     booking = session.get(Booking, booking_id)
     if booking is None or not (staff.serves_workflow(booking.workflow_id)
                                and staff.serves_counter(booking.slot.counter)):
         raise NotFound("booking_not_found")
+    ctx = env.ctx(booking.case, staff.actor)
+    attendance.refuse_too_early(env, _booking_step(ctx.spec, booking), booking)
     if not transition(session, booking, "no_show"):
         raise Conflict("invalid_transition")
-    ctx = env.ctx(booking.case, staff.actor)
     step = checkin_step(ctx.spec)
     runtime.apply(ctx, "no_show", step=step.id if step else booking.step_id,
                   detail={"booking": booking.id})
