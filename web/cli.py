@@ -110,6 +110,9 @@ def revoke_token(email: str, prefix: str) -> None:
     click.echo(f"revoked {count} token(s)")
 
 
+DEMO_SCHOOL = "school@example.jp"
+
+
 @click.command("demo")
 @with_appcontext
 @click.option("--email", default="demo@example.jp")
@@ -129,6 +132,13 @@ def demo(email: str) -> None:
         password_file.parent.mkdir(parents=True, exist_ok=True)
         password_file.write_text(password)
         password_file.chmod(0o600)
+    school = DEMO_SCHOOL
+    if db.session.query(StaffUser).filter_by(email=school).one_or_none() is None:
+        # A school's secretary: sees only the absence notices routed to 藤井寺小学校.
+        staff_accounts.create(db.session, school, role="staff",
+                              password=password_file.read_text().strip(),
+                              name="藤井寺小学校 事務", workflows=["kesseki-todoke"],
+                              groups=["fujiidera-e"], now=now())
     for hook in parts.of().demo_hooks:
         hook()
     db.session.commit()
@@ -138,6 +148,7 @@ def demo(email: str) -> None:
     click.echo(f"  Citizens / 市民向け:  {base}/")
     click.echo(f"  Staff / 職員:        {base}/staff/login")
     click.echo(f"  Login / ログイン:    {email} / {password_file.read_text().strip()}")
+    click.echo(f"  A school / 学校:     {school} (the same password / 同じパスワード)")
     click.echo("")
 
 

@@ -69,8 +69,10 @@ def test_demo_prints_a_login_and_is_idempotent(app, runner):
     password = first.output.split("demo@example.jp / ")[1].split()[0]
     second = runner.invoke(args=["demo"])
     assert f"demo@example.jp / {password}" in second.output
-    with app.app_context():
-        assert len(db.session.scalars(select(StaffUser)).all()) == 1
+    with app.app_context():  # the demo admin and a school's secretary, once each
+        users = db.session.scalars(select(StaffUser).order_by(StaffUser.id)).all()
+        assert [(u.email, u.role, u.groups) for u in users] == [
+            ("demo@example.jp", "admin", []), ("school@example.jp", "staff", ["fujiidera-e"])]
 
 
 def test_demo_on_a_fresh_clone_creates_the_instance_folder(app, runner, tmp_path):
