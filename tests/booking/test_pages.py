@@ -253,7 +253,7 @@ def test_reschedule_moves_the_booking(app: Flask, client: Any) -> None:
     token = re.search(r'href="/c/([A-Z0-9]+)"', done).group(1)
     page = client.get(f"/book/reschedule/{token}?date=2026-12-11").get_data(as_text=True)
     assert "ここに変更" in page
-    resp = client.post(f"/book/reschedule/{token}", data={"slot_id": other})
+    resp = client.post(f"/book/reschedule/{token}", data={"slot_id": other, "confirm": "yes"})
     assert resp.status_code == 303
     with app.app_context():
         assert (db.session.get(Slot, sid).booked, db.session.get(Slot, other).booked) == (0, 1)

@@ -143,8 +143,9 @@ def test_staff_cancel_from_the_case_page_any_time(app: Flask, client: Any, make_
     staff = app.test_client()
     type(auth)(staff).login("kakari@example.jp")
     page = staff.get(f"/staff/cases/{body['case_id']}").get_data(as_text=True)
-    url = re.search(r'action="(/staff/booking/bookings/\d+/cancel)"', page)[1]
-    assert staff.post(url).status_code == 303
+    url = re.search(r'href="(/staff/booking/bookings/\d+/cancel)"', page)[1]
+    assert staff.post(url).status_code == 200  # asks first
+    assert staff.post(url, data={"confirm": "yes"}).status_code == 303
     with app.app_context():
         assert db.session.get(Slot, a).booked == 0
     page = staff.get(f"/staff/cases/{body['case_id']}").get_data(as_text=True)

@@ -164,6 +164,8 @@ def test_waitlist_offer_and_reschedule_pages(page: Any, live_server: Any, shot: 
     page.get_by_role("link", name="12月11日(金) 残り24席").click()
     shot("reschedule-day")
     page.get_by_role("button", name="12月11日(金) 11:00–11:30 残り2席 ここに変更").click()
+    page.get_by_role("heading", name="新しい日時の確認").wait_for()  # nothing changed yet
+    page.get_by_role("button", name="新しい日時に変更する").click()
     page.get_by_role("heading", name="予約が確定しました").wait_for()
     assert "2026年12月11日(金) 11:00–11:30" in page.content()
 

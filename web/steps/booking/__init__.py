@@ -1,6 +1,6 @@
 """Booking on the web: the citizen's pages (choose a time, give the details, change or cancel,
-the waiting list), the staff's slot pages and calendar feeds, and the booking calls of the
-JSON API. Templates under ``templates/booking/``."""
+the waiting list), the staff's slot pages and calendar feeds, staff booking for a caller
+(``phone``), and the booking calls of the JSON API. Templates under ``templates/booking/``."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ from flask import Flask
 from flask_babel import lazy_gettext as _l
 
 from web import parts
-from web.steps.booking import api, changes, pages, staff  # noqa: F401  (their routes)
+from web.steps.booking import api, changes, pages, phone, staff  # noqa: F401  (their routes)
 
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(pages.bp)
     p = parts.of(app)
     p.menu_entry(20, "booking.staff_slots", _l("Slots"))
+    p.menu_entry(21, "booking.phone", _l("Book for a caller"))
     p.case_panels.append("booking/staff_panel.html")
     p.link_kind("case", purpose="case", endpoint="case.page")
     p.link_kind("cancel", purpose="cancel", endpoint="booking.cancel")

@@ -23,6 +23,7 @@ from web.steps.booking.pages import (
     bp,
     case_booking,
     case_token,
+    error_summary,
     month_context,
     parse_day,
     parse_month,
@@ -44,10 +45,17 @@ def cancel(token: str) -> Any:
 
 @bp.route("/book/reschedule/<token>", methods=["GET", "POST"])
 def reschedule(token: str) -> Any:
+    """Choose a new date and time; choosing one shows the old and the new time with a
+    button to confirm, and only that confirmation moves the booking."""
     case, booking = case_booking(token, "reschedule", "case")
     spec, step = bookings.step_of(env(), booking)
     if request.method == "POST":
-        bookings.reschedule(env(), booking, parse_slot_id(request.form.get("slot_id")))
+        slot_id = parse_slot_id(request.form.get("slot_id"))
+        if request.form.get("confirm") != "yes":
+            new = bookings.reschedule_target(env(), booking, slot_id)  # writes nothing
+            return render_template("booking/reschedule_confirm.html", spec=spec, step=step,
+                                   case=case, booking=booking, new=new, token=token)
+        bookings.reschedule(env(), booking, slot_id)
         token = case_token(case)
         db.session.commit()
         return redirect(url_for("booking.done", token=token), 303)
@@ -87,7 +95,8 @@ def waitlist(workflow: str, slot_id: int) -> Any:
             return render_template("booking/waiting.html", spec=spec, step=step,
                                    slot=slot, token=token, case=entry.case)
     return render_template("booking/waitlist.html", spec=spec, step=step, slot=slot,
-                           values=values, errors=errors), 422 if errors else 200
+                           values=values, errors=errors,
+                           summary=error_summary(step, errors)), 422 if errors else 200
 
 
 @bp.route("/book/offer/<token>", methods=["GET", "POST"])

@@ -34,6 +34,7 @@ from engine.spec import WorkflowSpec
 from engine.steps.booking import bookings, calendars, slots
 from engine.steps.booking.spec import Params
 from web import messages
+from web.case import safe_link
 from web.context import catalog, now, resolve, token_key
 from web.environment import env
 from web.errors import field_messages, follow_up
@@ -197,7 +198,11 @@ def month_grid(first: date) -> list[list[date | None]]:
 
 
 def month_context(spec: WorkflowSpec, step: Params, first: date, day_endpoint: str,
-                  day_param: str = "day", **endpoint_args: Any) -> dict[str, Any]:
+                  day_param: str = "day", month_endpoint: str | None = None,
+                  **endpoint_args: Any) -> dict[str, Any]:
+    """What ``_calendar.html`` shows: the month's dates with places left, each linking to
+    ``day_endpoint`` (the day in ``day_param``), the months around it to ``month_endpoint``
+    (by default the citizen's month page, or the day endpoint when it takes ``date``)."""
     by_day = slots.month(db.session, spec, step, first.year, first.month, now=now())
     lo, hi = slots.window(step, now())
     lo_month = localtime.local_date(lo).replace(day=1)
@@ -209,13 +214,22 @@ def month_context(spec: WorkflowSpec, step: Params, first: date, day_endpoint: s
         return url_for(day_endpoint, **values)
 
     def month_url(m: date) -> str:
-        return url_for(day_endpoint if day_param == "date" else "booking.start",
-                       **endpoint_args, month=f"{m.year}-{m.month:02d}")
+        endpoint = month_endpoint or (day_endpoint if day_param == "date"
+                                      else "booking.start")
+        return url_for(endpoint, **endpoint_args, month=f"{m.year}-{m.month:02d}")
 
     return {"spec": spec, "step": step, "first": first, "weeks": month_grid(first),
             "by_day": by_day, "day_url": day_url, "month_url": month_url,
             "prev_month": prev_month if prev_month >= lo_month else None,
             "next_month": next_month if next_month <= hi_month else None}
+
+
+def error_summary(step: Params, errors: dict[str, str]) -> dict[str, str]:
+    """The error summary's items: each names its field by its label (「お名前: この項目は必須
+    です。」), so the list reads on its own; the template links each to its field."""
+    labels = {f.id: text(f.label) for f in step.fields}
+    return {name: f"{labels[name]}: {message}" if labels.get(name) else message
+            for name, message in errors.items()}
 
 
 def text(value: Any) -> str:
@@ -403,8 +417,8 @@ def details(token: str) -> Any:
                 return redirect(url_for("booking.details", token=token), 303)
             raise
     return render_template("booking/details.html", spec=spec, step=step,
-                           booking=booking, values=values, errors=errors), (
-        422 if errors else 200)
+                           booking=booking, values=values, errors=errors,
+                           summary=error_summary(step, errors)), (422 if errors else 200)
 
 
 def case_token(case: Case) -> str:
@@ -417,7 +431,19 @@ def done(token: str) -> str:
     case, booking = case_booking(token, "case")
     spec, step = bookings.step_of(env(), booking)
     return render_template("booking/done.html", spec=spec, step=step, case=case,
-                           booking=booking, token=token)
+                           booking=booking, token=token,
+                           forms=next_forms(spec, step, case, booking, token))
+
+
+def next_forms(spec: WorkflowSpec, step: Params, case: Case, booking: Booking,
+               token: str) -> list[tuple[Any, str]]:
+    """(form step, link) of the questionnaires that follow the booking in the workflow, for
+    a booking still to come. The links are derived from the case token: nothing written."""
+    if booking.status != "confirmed" or case.state != "active":
+        return []
+    after = spec.steps[spec.index(step.id) + 1:]
+    found = [(s, safe_link(token, s.id)) for s in after if s.type == "form"]
+    return [(s, url) for s, url in found if url]
 
 
 # --- calendars ------------------------------------------------------------------------------

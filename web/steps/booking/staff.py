@@ -1,5 +1,9 @@
 """Staff side of booking: close, reopen or resize a single slot; a private ICS feed per
-counter; the periodic sweep (expired holds and lapsed waitlist offers) and the demo's slots."""
+counter; the periodic sweep (expired holds and lapsed waitlist offers) and the demo's slots.
+Acting for a caller (book, change, cancel, undo a no-show) is in ``phone``.
+
+A staff member works on a booking step's slots only if they serve its workflow AND its
+counter (``served_steps``); a slot of another counter is 404, as it is to anyone else."""
 
 from __future__ import annotations
 
@@ -16,7 +20,9 @@ from sqlalchemy import select
 from engine import localtime
 from engine.errors import Conflict, Invalid
 from engine.models import Booking, Slot
+from engine.spec import WorkflowSpec
 from engine.steps.booking import bookings, calendars, places, slots
+from engine.steps.booking.spec import Params
 from web import messages
 from web.context import catalog, external_url, now
 from web.environment import env
@@ -28,16 +34,19 @@ messages.register(messages={
 })
 
 
-def _booking_steps() -> list[tuple[Any, Any]]:
+def served_steps() -> list[tuple[WorkflowSpec, Params]]:
+    """The live booking steps whose workflow and counter the signed-in person serves."""
     return [(spec, step) for spec in sorted(catalog(), key=lambda s: s.id)
-            for step in spec.steps_of("booking") if current_user.serves_workflow(spec.id)]
+            for step in spec.steps_of("booking")
+            if isinstance(step, Params) and current_user.serves_workflow(spec.id)
+            and current_user.serves_counter(step.counter)]
 
 
 @bp.get("/staff/booking/slots")
 @login_required
 def staff_slots() -> str:
     """A day's slots of one booking step, with what is booked, and controls per slot."""
-    choices = _booking_steps()
+    choices = served_steps()
     if not choices:
         abort(403)
     wanted = request.args.get("step", "")
@@ -60,7 +69,8 @@ def staff_slots() -> str:
 @login_required
 def staff_slot(slot_id: int) -> Response:
     slot = db.session.get(Slot, slot_id)
-    if slot is None or not current_user.serves_workflow(slot.workflow_id):
+    if slot is None or not (current_user.serves_workflow(slot.workflow_id)
+                            and current_user.serves_counter(slot.counter)):
         abort(404)
     action = request.form.get("action")
     if action in ("close", "open"):
@@ -91,8 +101,7 @@ def staff_slot(slot_id: int) -> Response:
 def staff_feeds() -> str:
     """Private calendar feeds of the counters this person serves. A new address revokes the
     old one (the feed has citizens' names)."""
-    counters = sorted({st.counter for _sp, st in _booking_steps()
-                       if current_user.serves_counter(st.counter)})
+    counters = sorted({st.counter for _sp, st in served_steps()})
     new_url = None
     if request.method == "POST":
         counter = request.form.get("counter", "")
@@ -111,20 +120,6 @@ def panel_helpers() -> dict[str, Any]:
         return list(db.session.scalars(select(Booking).where(Booking.case_id == case.id)
                                        .order_by(Booking.id)))
     return {"case_bookings": case_bookings}
-
-
-@bp.post("/staff/booking/bookings/<int:booking_id>/cancel")
-@login_required
-def staff_cancel(booking_id: int) -> Response:
-    """Staff cancel a booking at any time (a citizen who phoned); the place is given back
-    and offered to the waiting list."""
-    booking = db.session.get(Booking, booking_id)
-    if booking is None or not current_user.serves_workflow(booking.workflow_id):
-        abort(404)
-    bookings.cancel(env(current_user.actor), booking, by_staff=True)
-    db.session.commit()
-    flash(_("The booking was cancelled."), "success")
-    return redirect(url_for("staff.case", case_id=booking.case_id), 303)  # type: ignore[return-value]
 
 
 @bp.get("/feeds/counters/<secret>.ics")
