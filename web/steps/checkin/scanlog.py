@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -96,6 +96,7 @@ def accept_page(checkin_id: int) -> Any:
             refused = messages.message(exc.code)
         else:
             db.session.commit()
+            flash(str(_l("Accepted and checked in.")), "success")
             return redirect(url_for("checkin.scanner", counter=booking.slot.counter,
                                     checkin=result.checkin_id))
     scan = describe_row(db.session, catalog(), row, staff)
