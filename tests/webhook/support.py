@@ -59,17 +59,22 @@ class Received:
 class Answer:
     status: int = 200
     delay: float = 0.0
+    hold: bool = False  # wait until ``Receiver.release`` is set before answering
 
 
 @dataclass
 class Receiver:
     """An HTTP server on 127.0.0.1 in a thread of this process. ``script`` holds the answers
-    to give, in order (then 200); ``stop`` and ``start`` take it down and bring it back on
-    the same port."""
+    to give, in order (then 200); ``by_name`` the answers for the deliveries of one case,
+    by the name in its answers, which wins over the script. ``stop`` and ``start`` take it
+    down and bring it back on the same port."""
 
     port: int = 0
     requests: list[Received] = field(default_factory=list)
     script: deque[Answer] = field(default_factory=deque)
+    by_name: dict[str, deque[Answer]] = field(default_factory=dict)
+    holding: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -86,9 +91,12 @@ class Receiver:
                 got = Received(dict(self.headers.items()), self.rfile.read(length))
                 with receiver._lock:
                     receiver.requests.append(got)
-                    answer = receiver.script.popleft() if receiver.script else Answer()
+                    answer = receiver._next(got)
                 if answer.delay:
                     time.sleep(answer.delay)
+                if answer.hold:
+                    receiver.holding.set()
+                    receiver.release.wait(60)
                 got.answered = answer.status  # before the client can read it
                 try:
                     self.send_response(answer.status)
@@ -113,6 +121,16 @@ class Receiver:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+    def _next(self, got: Received) -> Answer:
+        try:
+            name = json.loads(got.body)["case"]["answers"]["request"]["name"]
+        except (ValueError, KeyError, TypeError):
+            name = None
+        planned = self.by_name.get(name) if isinstance(name, str) else None
+        if planned is not None:
+            return planned.popleft() if planned else Answer()
+        return self.script.popleft() if self.script else Answer()
 
     def answer(self, *answers: Answer) -> None:
         with self._lock:

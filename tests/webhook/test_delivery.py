@@ -328,3 +328,62 @@ def test_erasing_a_case_deletes_its_deliveries_and_their_answers(
             CaseEvent.case_id == case_id, CaseEvent.event == "erased")).one()
         assert erased.detail["webhooks_deleted"] == 1
     assert deliveries(app) == []
+
+
+def test_a_sent_form_and_the_staff_completing_it_each_post_the_case_as_it_was(
+        app: Flask, receiver: Receiver) -> None:
+    """Through the form step and the processing moves themselves (the implicit review step of
+    a form workflow): ``submitted`` then ``completed``, each with the state of its moment."""
+    from engine.steps.form import forms
+    from engine.steps.review import processing
+    from web.environment import env
+
+    case_id = start_case(app, "")
+    with app.test_request_context():
+        case = db.session.get(Case, case_id)
+        assert case is not None
+        ctx = env("citizen").ctx(case)
+        forms.submit(ctx, forms.form_step(ctx.spec, "request"), {"name": "佐藤 一郎"})
+        db.session.commit()
+    with app.test_request_context():
+        case = db.session.get(Case, case_id)
+        assert case is not None
+        processing.move(env("staff:1").ctx(case), "completed", expected="received")
+        db.session.commit()
+    sent = [payload(r) for r in receiver.requests]
+    assert [p["event"] for p in sent] == ["submitted", "completed"]
+    # At ``submitted`` the review step has not received it yet (it reacts after this step).
+    assert [(p["case"]["state"], p["case"]["processing"]) for p in sent] == [
+        ("active", None), ("completed", "completed")]
+    assert sent[0]["case"]["answers"] == {"request": {"name": "佐藤 一郎"}}
+    assert [r.status for r in deliveries(app)] == ["sent", "sent"]
+
+
+def test_the_receiver_recipe_in_the_docs_accepts_a_real_delivery_and_refuses_a_forgery(
+        app: Flask, receiver: Receiver, monkeypatch: Any) -> None:
+    import re
+    import time
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "workflows" / "webhook.md").read_text()
+    [recipe] = re.findall(r"```python\n(.*?)```", page, re.S)
+    namespace: dict[str, Any] = {}
+    exec(recipe, namespace)  # noqa: S102 (the docs' own code)
+    apply(app, start_case(app))
+    [got] = receiver.requests
+    monkeypatch.setattr(time, "time", lambda: START.timestamp() + 60)
+    assert namespace["verify"](SECRET, got.headers, got.body)["event_id"] == got.headers[
+        "X-Webhook-Id"]
+    with pytest.raises(ValueError, match="signature"):
+        namespace["verify"](SECRET, got.headers, got.body.replace(b"submitted", b"cancelled"))
+    monkeypatch.setattr(time, "time", lambda: START.timestamp() + 3600)
+    with pytest.raises(ValueError, match="too old"):
+        namespace["verify"](SECRET, got.headers, got.body)
+
+
+def test_the_sweep_command_dispatches_what_is_waiting(
+        app: Flask, receiver: Receiver, clock: Clock) -> None:
+    apply(app, start_case(app), dispatch=False)
+    clock.advance(seconds=app.config["WEBHOOK_SWEEP_GRACE_SECONDS"])
+    result = app.test_cli_runner().invoke(args=["webhooks", "sweep"])
+    assert result.exit_code == 0 and "webhook deliveries dispatched: 1" in result.output
+    assert [r.status for r in deliveries(app)] == ["sent"]

@@ -24,6 +24,7 @@ from web.environment import env
 from web.extensions import db
 from web.i18n import current_locale
 from web.staff import case_for_staff
+from web.steps.webhook import tasks
 
 bp = Blueprint("webhooks", __name__, url_prefix="/staff/webhooks", template_folder="templates")
 NAV_ENTRY = ("webhooks.index", _l("Webhook deliveries"))
@@ -114,3 +115,12 @@ def resend(delivery_id: int) -> BaseResponse:
     db.session.commit()
     flash(_("The delivery was queued again with the same event id."), "success")
     return redirect(url_for("webhooks.index"))
+
+
+@bp.cli.command("sweep")
+def sweep_command() -> None:
+    """Dispatch every webhook delivery waiting for an attempt, once (what beat does every
+    WEBHOOK_SWEEP_SECONDS; for the embedded default, run it from cron)."""
+    import click
+
+    click.echo(f"webhook deliveries dispatched: {tasks.sweep.run()}")
