@@ -219,4 +219,4 @@ def add_note(case_id: int) -> Any:
     return redirect(url_for("staff.case", case_id=case.id) + "#notes", 303)
 
 
-from web.staff import inbox  # noqa: E402,F401  (its routes on this blueprint)
+from web.staff import export, inbox  # noqa: E402,F401  (their routes on this blueprint)

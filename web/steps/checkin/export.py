@@ -1,5 +1,5 @@
-"""A day's bookings as records, the same columns in the JSON API and in the CSV files the day
-list and the API give the back office."""
+"""A day's bookings as records: the columns of the day list's CSV (the back office's export
+of cases is ``web.staff.export``; formulas are quoted by ``web.spreadsheet.cell``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from flask import Response
 
 from engine import localtime
 from engine.steps.checkin import daylist
+from web.spreadsheet import cell
 
 COLUMNS = ("case_id", "reference", "booking_id", "counter", "start", "end", "name", "kana",
            "status", "questionnaire_done", "checked_in_at", "queue_number")
@@ -37,15 +38,7 @@ def csv_response(records: list[dict[str, Any]], filename: str) -> Response:
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for rec in records:
-        writer.writerow({k: _cell(v) for k, v in rec.items()})
+        writer.writerow({k: cell(v) for k, v in rec.items()})
     # A BOM so that spreadsheet software opens the Japanese text as UTF-8.
     return Response("\ufeff" + buf.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-
-
-def _cell(value: Any) -> Any:
-    """Text a spreadsheet would run as a formula is quoted (CSV injection)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return "" if value is None else value
-
