@@ -236,10 +236,12 @@ def test_export_json_and_csv(app: Any, client: Any, bearer: Any) -> None:
     at(app, VISIT - timedelta(hours=1))
     url = "/api/v1/cases?workflow=boshi-techo&date=2027-03-10"
     data = client.get(url, headers=headers).get_json()
-    assert [c["status"] for c in data["cases"]] == ["questionnaire_done"]
+    # The general export (web.staff.export): the day's case with its booking and answers.
+    assert [(c["case_id"], c["booking_status"], c["answers"]["questionnaire"]["name"])
+            for c in data["cases"]] == [(ticket.case_id, "confirmed", "山田 花子")]
     csv_resp = client.get(url + "&format=csv", headers=headers)
     text = csv_resp.get_data(as_text=True)
-    assert csv_resp.mimetype == "text/csv" and text.startswith("\ufeffcase_id,")
+    assert csv_resp.mimetype == "text/csv" and text.startswith("\ufeffケースID,")
     assert "'=HYPERLINK(1)" in text
     assert client.get("/api/v1/cases?workflow=boshi-techo&date=2027-13-01",
                       headers=headers).status_code == 422
