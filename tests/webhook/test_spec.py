@@ -39,6 +39,7 @@ def test_https_or_loopback_http_loads(url: str) -> None:
     ("https://user:pw@backoffice.example.jp/", "user name or password"),
     ("backoffice.example.jp/hooks", "must be an https:// URL"),
     ("https://backoffice.example.jp:99999/", "is not a URL"),
+    ("https://backoffice.example.jp/受付", "ASCII"),
 ])
 def test_other_urls_are_refused_with_the_line(url: str, message: str) -> None:
     [problem] = problems(source(url=url))

@@ -79,6 +79,8 @@ def url_problem(url: str) -> str | None:
         return "must be an https:// URL"
     if parts.username is not None or parts.password is not None:
         return "must not hold a user name or password (the signature authenticates)"
+    if not url.isascii() or any(c.isspace() for c in url):
+        return "must be written in ASCII without spaces (percent-encode other characters)"
     if parts.fragment:
         return "must not have a #fragment"
     if parts.scheme == "http" and not is_loopback(host):
