@@ -14,7 +14,7 @@ a meaning (a booking's ``cancelled`` and a processing ``completed``) the kind pi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -333,56 +333,126 @@ def counter_label(counter: str | None) -> str:
 
 def event_detail(event: Any, spec: WorkflowSpec | None) -> str:
     """The details of a case event that matter to staff, in a short sentence: never JSON.
-    Unknown details are left out rather than shown raw."""
+    Details no describer knows are left out rather than shown raw."""
     detail: Mapping[str, Any] = getattr(event, "detail", None) or {}
     name: str = getattr(event, "event", "")
     step_id: str | None = getattr(event, "step_id", None)
-    parts: list[str] = []
-    if "revision" in detail and isinstance(detail["revision"], int):
-        parts.append(gettext("Revision %(n)s", n=detail["revision"]))
-    changed = detail.get("changed")
-    if isinstance(changed, list) and changed:
-        words = _fields(spec, step_id, changed)
-        parts.append(gettext("changed by the citizen: %(fields)s", fields=words)
-                     if name == "prefilled" else gettext("changed: %(fields)s", fields=words))
+    parts = [text for describe in _DESCRIBERS
+             for text in [describe(name, detail, spec, step_id)] if text]
+    return ("、" if current_locale() == "ja" else "; ").join(parts)
+
+
+Describer = Callable[[str, Mapping[str, Any], "WorkflowSpec | None", "str | None"], str | None]
+
+
+def _form(name: str, detail: Mapping[str, Any], spec: WorkflowSpec | None,
+          step_id: str | None) -> str | None:
+    """Which fields a prefill, a draft or a new revision touched, by their labels."""
+    out: list[str] = []
     fields = detail.get("fields")
     if name in ("prefilled", "saved") and fields:
         words = _fields(spec, step_id, list(fields))
-        parts.insert(0, gettext("filled in: %(fields)s", fields=words) if name == "prefilled"
-                     else gettext("answers kept: %(fields)s", fields=words))
-    if isinstance(detail.get("reason"), str):  # a code, or the words a staff member wrote
-        text = detail["reason"]
-        coded = name == "checkin_refused" or text in REASONS
-        parts.append(gettext("reason: %(reason)s", reason=reason_label(text) if coded else text))
-    if name in ("checked_in", "checkin_refused", "checkin_accepted") and detail.get("counter"):
-        parts.append(counter_label(detail["counter"]))
+        out.append(gettext("filled in: %(fields)s", fields=words) if name == "prefilled"
+                   else gettext("answers kept: %(fields)s", fields=words))
+    if isinstance(detail.get("revision"), int):
+        out.append(gettext("Revision %(n)s", n=detail["revision"]))
+    changed = detail.get("changed")
+    if isinstance(changed, list) and changed:
+        words = _fields(spec, step_id, changed)
+        out.append(gettext("changed by the citizen: %(fields)s", fields=words)
+                   if name == "prefilled" else gettext("changed: %(fields)s", fields=words))
+    return ("、" if current_locale() == "ja" else "; ").join(out)
+
+
+def _reason(name: str, detail: Mapping[str, Any], spec: WorkflowSpec | None,
+            step_id: str | None) -> str | None:
+    """A refusal's reason code, or the words a staff member wrote (an acceptance)."""
+    text = detail.get("reason")
+    if not isinstance(text, str):
+        return None
+    coded = name == "checkin_refused" or text in REASONS
+    return gettext("reason: %(reason)s", reason=reason_label(text) if coded else text)
+
+
+def _counter(name: str, detail: Mapping[str, Any], spec: WorkflowSpec | None,
+             step_id: str | None) -> str | None:
+    out = []
+    if name in ("checked_in", "checkin_refused", "checkin_accepted", "called", "served",
+                "missed", "note") and detail.get("counter"):
+        out.append(counter_label(str(detail["counter"])))
     if isinstance(detail.get("queue_number"), int):
-        parts.append(gettext("call number %(n)s", n=detail["queue_number"]))
-    if name == "rescheduled":
-        parts.append(_reschedule(detail))
+        out.append(gettext("call number %(n)s", n=detail["queue_number"]))
+    if name == "checked_in" and detail.get("accepted"):
+        out.append(str(SCAN_RESULTS["accepted"]))
+    return ("、" if current_locale() == "ja" else "; ").join(out)
+
+
+def _rescheduled(name: str, detail: Mapping[str, Any], spec: WorkflowSpec | None,
+                 step_id: str | None) -> str | None:
+    return _reschedule(detail) if name == "rescheduled" else None
+
+
+def _cases(name: str, detail: Mapping[str, Any], spec: WorkflowSpec | None,
+           step_id: str | None) -> str | None:
+    """Where a case came from, the procedure it chained to."""
     if name == "chained" and detail.get("workflow"):
         other = _live_spec(str(detail["workflow"]))
-        parts.append(other.title.get(current_locale()) if other else "")
+        return other.title.get(current_locale()) if other else None
     if detail.get("chain_missing"):
-        parts.append(gettext("the next procedure is no longer offered"))
-    if isinstance(detail.get("parent_case"), int) and name == "started":
+        return gettext("the next procedure is no longer offered")
+    if name != "started":
+        return None
+    if isinstance(detail.get("parent_case"), int):
         parent = db.session.get(Case, detail["parent_case"])
         if parent is not None:
-            parts.append(gettext("continued from case %(ref)s", ref=parent.reference))
-    if detail.get("poster_id") and name == "started":
-        parts.append(gettext("from a poster's QR code"))
+            return gettext("continued from case %(ref)s", ref=parent.reference)
+    return gettext("from a poster's QR code") if detail.get("poster_id") else None
+
+
+def _messages(name: str, detail: Mapping[str, Any], spec: WorkflowSpec | None,
+              step_id: str | None) -> str | None:
     if name in ("message_queued", "message_failed", "message_resent") and detail.get("notify"):
-        parts.append(step_label(spec, str(detail["notify"])))
+        return step_label(spec, str(detail["notify"]))
+    if name == "message_queued" and detail.get("group"):
+        return _group(spec, str(detail["group"]))
     if isinstance(detail.get("messages_deleted"), int):
-        parts.append(gettext("%(n)s emails deleted", n=detail["messages_deleted"]))
-    for key in ("assignee", "assignee_id", "to"):
-        value = detail.get(key)
-        if name == "assigned" and isinstance(value, int | str) and value not in ("", None):
-            who = value if isinstance(value, str) and ":" in value else f"staff:{value}"
-            parts.append(gettext("to %(name)s", name=actor_name(who)))
-            break
-    return "; ".join(p for p in parts if p) if current_locale() != "ja" else "、".join(
-        p for p in parts if p)
+        return gettext("%(n)s emails deleted", n=detail["messages_deleted"])
+    return None
+
+
+def _processing(name: str, detail: Mapping[str, Any], spec: WorkflowSpec | None,
+                step_id: str | None) -> str | None:
+    """Processing by staff: the group a case was routed to, the status it moved from, the
+    person it was given to."""
+    if name == "received":
+        out = [gettext("sent to %(group)s", group=_group(spec, str(detail["group"])))
+               ] if detail.get("group") else []
+        if detail.get("resubmitted"):
+            out.append(gettext("corrected and sent again"))
+        return ("、" if current_locale() == "ja" else "; ").join(out)
+    if name in PROCESSING_STATUSES and detail.get("from") in PROCESSING_STATUSES:
+        return gettext("from %(status)s", status=state_label(detail["from"], "processing"))
+    if name == "assigned" and "staff" in detail:
+        who = detail["staff"]
+        return gettext("to %(name)s", name=actor_name(f"staff:{who}")) if isinstance(
+            who, int) else gettext("to nobody")
+    return None
+
+
+def _group(spec: WorkflowSpec | None, group_id: str) -> str:
+    """A routing group's title, from the review step of ``spec`` (else any live workflow)."""
+    specs = [spec] if spec is not None else []
+    specs += list(current_app.extensions["catalog"])
+    for candidate in specs:
+        for step in candidate.steps_of("review"):
+            group = (getattr(step, "groups", None) or {}).get(group_id)
+            if group is not None:
+                return str(group.title.get(current_locale()))
+    return gettext("a routing group")
+
+
+_DESCRIBERS: tuple[Describer, ...] = (_form, _reason, _counter, _rescheduled, _cases,
+                                      _messages, _processing)
 
 
 def _fields(spec: WorkflowSpec | None, step_id: str | None, ids: list[Any]) -> str:

@@ -213,3 +213,29 @@ def test_filters_are_registered(app: Flask) -> None:
             spec=app.extensions["catalog"].get("boshi-techo"))
     assert html == ("受付済み|来所なし（不来所）|市民（本人）|無効なコード|フォーム|"
                     "保健センター 母子保健窓口|氏名|手順")
+
+
+def test_processing_and_acceptance_details_in_words(
+        app: Flask, make_staff: Callable[..., StaffUser]) -> None:
+    user = make_staff("sato@example.jp", name="佐藤 一郎")
+    spec = app.extensions["catalog"].get("kesseki-todoke")
+    boshi = app.extensions["catalog"].get("boshi-techo")
+    with app.test_request_context(headers={"Accept-Language": "ja"}):
+        received = labels.event_detail(_event("received", {"group": "fujiidera-e",
+                                                           "resubmitted": True}), spec)
+        assert received == "送付先: 藤井寺小学校、修正して再送信"
+        assert labels.event_detail(_event("completed", {"from": "in_progress"}), spec) == (
+            "対応中から")
+        assert labels.event_detail(_event("assigned", {"staff": user.id}), spec) == (
+            "担当: 佐藤 一郎")
+        assert labels.event_detail(_event("assigned", {"staff": None}), spec) == "担当者なし"
+        accepted = labels.event_detail(_event("checkin_accepted", {
+            "checkin": 9, "refused": 8, "counter": "hoken-center",
+            "reason": "予約日の勘違い"}), boshi)
+        assert accepted == "理由: 予約日の勘違い、保健センター 母子保健窓口"
+        checked = labels.event_detail(_event("checked_in", {
+            "counter": "hoken-center", "checkin": 9, "queue_number": 3, "accepted": True}), boshi)
+        assert checked == "保健センター 母子保健窓口、呼出番号 3、職員が承認して受付"
+        for detail in ({"weird": {"nested": [1, 2]}}, {"checkin": 4}, {"from": "zz"}):
+            shown = labels.event_detail(_event("zz_unknown", detail), spec)
+            assert shown == "" and "{" not in shown
