@@ -26,6 +26,7 @@ from sqlalchemy import Select, and_, or_, select
 
 from engine import access, localtime
 from engine.errors import Invalid
+from engine.fields import FieldError, has_control
 from engine.kana import fold_width
 from engine.models import Booking, Case, Slot, StaffUser
 from engine.spec import WorkflowSpec
@@ -37,6 +38,8 @@ PROCESSING = ("received", "in_progress", "returned", "completed", "rejected")
 STATES = ("active", "completed", "cancelled", "expired", "rejected")
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
+MAX_QUERY = 100
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
 _SPACES = re.compile(r"[\s\u3000]+")
 
 
@@ -130,7 +133,7 @@ def parse_filters(args: Mapping[str, str], *, workflows: Iterable[str],
     """Filters from a query string. An unknown value is refused (``Invalid`` naming the
     parameter), never ignored: a back-office export that silently dropped a misspelt
     filter would list every case."""
-    errors: dict[str, str] = {}
+    errors: dict[str, Any] = {}
     values: dict[str, Any] = {}
 
     def choice(name: str, allowed: Iterable[str]) -> None:
@@ -150,12 +153,18 @@ def parse_filters(args: Mapping[str, str], *, workflows: Iterable[str],
         raw = (args.get(name) or "").strip()
         if raw:
             try:
-                values[name] = date.fromisoformat(raw)
+                day = date.fromisoformat(raw)
             except ValueError:
                 errors[name] = "invalid_date"
+                continue
+            if not FIRST_DAY <= day <= LAST_DAY:  # a day's bounds must exist
+                errors[name] = "invalid_date"
+            values[name] = day
     q = (args.get("q") or "").strip()
-    if len(q) > 100:
-        errors["q"] = "too_long"
+    if len(q) > MAX_QUERY:
+        errors["q"] = FieldError("too_long", max=MAX_QUERY)
+    elif has_control(q):
+        errors["q"] = "invalid_character"
     values["q"] = q
     if errors:
         raise Invalid(fields=errors)

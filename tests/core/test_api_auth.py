@@ -16,7 +16,7 @@ from web.extensions import db
 # Calls a citizen or anyone may make: the workflows, the document, and the calls authorised
 # by the token in their path.
 PUBLIC = {"api.workflows", "api.openapi", "api.slot_list", "api.book", "api.start_form_case"}
-STAFF = {"api.create_checkin", "api.export_cases", "api.document_pdf"}
+STAFF = {"api.create_checkin", "api.export_cases", "api.document_pdf", "api.api_move"}
 
 BAD_REQUESTS: dict[str, dict[str, Any]] = {
     "nothing": {},

@@ -161,3 +161,13 @@ def test_the_processing_call_refuses_with_the_moves_open(app: Any, make_staff: A
     assert again.json["error"]["allowed"] == ["completed", "returned", "rejected"]
     assert call("api@example.jp", {"action": "returned", "expected": "in_progress"}
                 ).status_code == 422
+
+
+def test_filters_out_of_any_calendar_or_with_control_characters_are_refused(
+        app: Any, client: Any, make_staff: Any, auth: Any) -> None:
+    make_staff("kankyo@example.jp", workflows=("inu-shibou",), groups=("kankyo-eisei",))
+    auth.login("kankyo@example.jp")
+    for args in ({"visit_to": "9999-12-31"}, {"submitted_from": "0001-01-01"},
+                 {"q": "すずき\x00"}, {"q": "あ" * 101}):
+        resp = client.get("/staff/cases", query_string=args)
+        assert resp.status_code == 400, args

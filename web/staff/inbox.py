@@ -24,12 +24,6 @@ from web.errors import field_messages
 from web.extensions import db
 from web.staff import bp
 
-messages.register(fields={
-    "invalid_choice": _l("Choose one of the options."),
-    "invalid_date": _l("Enter a date as YYYY-MM-DD."),
-    "too_long": _l("This is too long."),
-})
-
 
 class BadFilter(EngineError):
     """A filter value the inbox does not know: 400, naming the parameter."""

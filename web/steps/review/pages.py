@@ -49,7 +49,7 @@ messages.register(messages={
                                  "not possible from where it is (%(status)s). Possible now: "
                                  "%(allowed)s."),
     "no_processing": _l("This procedure is not processed by staff."),
-}, fields={"required": _l("Enter this.")})
+})
 
 # How often the day page asks for what is new (seconds); ``REVIEW_LIVE_SECONDS`` overrides it.
 LIVE_SECONDS = 15
