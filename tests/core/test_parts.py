@@ -10,22 +10,25 @@ def test_two_apps_keep_their_own_menu_and_schedule(make_app):
     dev = make_app(MAIL_SWEEP_SECONDS=7)  # no SMTP server: mail stays in the dev mail page
     smtp = make_app(SMTP_HOST="127.0.0.1", MAIL_SWEEP_SECONDS=11)
     dev_menu = [endpoint for endpoint, _ in parts.of(dev).nav]
-    assert dev_menu == ["staff.index", "checkin.scanner", "checkin.daylist", "checkin.queue",
-                        "booking.staff_slots", "posters.index", "webhooks.index", "apidocs.page",
-                        "mail.index"]
+    assert dev_menu == ["staff.cases", "review.today_index", "staff.index", "checkin.scanner",
+                        "checkin.daylist", "checkin.queue", "checkin.scans",
+                        "booking.staff_slots", "booking.phone", "posters.index",
+                        "webhooks.index", "apidocs.page", "mail.index"]
     assert "mail.index" not in [endpoint for endpoint, _ in parts.of(smtp).nav]
     beat = {app: app.extensions["celery"].conf.beat_schedule for app in (dev, smtp)}
     assert beat[dev]["mail-sweep"]["schedule"] == 7
     assert beat[smtp]["mail-sweep"]["schedule"] == 11
     assert set(beat[dev]) == {"booking-sweep", "mail-sweep", "mail-reminders",
-                              "erase-expired-personal-data", "webhook-sweep"}
+                              "erase-expired-personal-data", "webhook-sweep",
+                              "review-digests"}
 
 
 def test_each_step_type_adds_its_links_panels_and_demo(app):
     p = parts.of(app)
     assert set(p.link_kinds) == {"case", "cancel", "reschedule", "ics", "waitlist", "ticket",
                                  "qr"}
-    assert p.case_panels == ["checkin/staff/panel.html", "document/panel.html",
-                             "form/panel.html", "booking/staff_panel.html", "notify/panel.html"]
+    assert p.case_panels == ["review/panel.html", "checkin/staff/panel.html",
+                             "document/panel.html", "form/panel.html",
+                             "booking/staff_panel.html", "notify/panel.html"]
     # slots first, then the demo day that books some of them
     assert [hook.__name__ for hook in p.demo_hooks] == ["generate_year", "demo_day"]
