@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Response
 
+from engine import access
 from engine.errors import NotFound
 from engine.models import Case
 from web.api import STAFF, answers, bp, media, spec, staff_only, staff_user
@@ -15,10 +16,11 @@ from web.steps.document.pages import pdf_response, render_pdf
 @staff_only
 @spec.validate(**answers(401, 404, 409, HTTP_200=None), tags=["documents"], security=STAFF)
 def document_pdf(case_id: int, step: str) -> Response:
-    """The case's official document as a PDF (staff serving the workflow)."""
+    """The case's official document as a PDF (staff who may see the case: its workflow,
+    routing group and counter)."""
     user = staff_user()
     case = db.session.get(Case, case_id)
-    if case is None or not user.serves_workflow(case.workflow_id):
+    if case is None or not access.sees(db.session, user, case):
         raise NotFound("not_found")
     pdf, filename = render_pdf(case, step, str(user.actor))
     db.session.commit()  # the "document_printed" event
