@@ -32,6 +32,7 @@ from werkzeug.wrappers import Response
 from engine import localtime, tokens
 from engine.errors import Conflict, Invalid
 from engine.models import Booking, Case, Slot
+from engine.runtime import Env
 from engine.spec import WorkflowSpec
 from engine.steps.booking import attendance, bookings, slots
 from engine.steps.booking.spec import Params
@@ -104,7 +105,8 @@ def _carry(case: Case | None) -> dict[str, Any]:
     return {"case": case.id} if case is not None else {}
 
 
-def _actor_env() -> Any:
+def _actor_env() -> Env:
+    """The engine's environment with the signed-in staff member as the actor."""
     return env(current_user.actor)
 
 
