@@ -98,7 +98,7 @@ def test_case_staff_page_renders_with_the_pinned_version(app, make_case, make_st
     resp = client.get(f"/staff/cases/{case_id}")
     assert resp.status_code == 200
     html = resp.get_data(as_text=True)
-    assert "山田 花子" in html and "started" in html
+    assert "山田 花子" in html and "開始" in html  # the started event, in words
 
 
 def test_case_staff_page_shows_labels_not_codes(app, make_case, make_staff, auth, client):

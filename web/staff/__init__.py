@@ -170,7 +170,7 @@ def answer_sections(spec: WorkflowSpec, case: Case) -> list[tuple[str, list[tupl
                                 else heading, rows))
             continue
         rows = [(f, values[fid]) for fid, f in step.collects().items()
-                if values.get(fid) not in (None, "", [])]
+                if f is not None and values.get(fid) not in (None, "", [])]
         if rows:
             out.append((title, rows))
     return out
