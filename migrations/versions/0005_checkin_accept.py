@@ -3,7 +3,7 @@
 The acceptance is an ``ok`` row naming the refused scan (``accepts_id``) and the reason the
 staff member gave (``note``). Rows written before have neither.
 
-Revision ID: 0006
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-04 19:33:08
 
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0006'
-down_revision = '0004'  # 0005 (another change) was not there when this was written
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
