@@ -197,7 +197,8 @@ def test_dog_notice_found_by_reading_returned_corrected_and_completed(
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])
 def test_inbox_case_and_day_pages_pass_axe(
         page: Any, site: Any, make_staff: Any, shot: Any, axe: Any, viewport: str) -> None:
-    make_staff("domyoji@example.jp", workflows=("kesseki-todoke",), groups=("domyoji-e",))
+    make_staff("domyoji@example.jp", workflows=("kesseki-todoke", "inu-shibou"),
+               groups=("domyoji-e", "kankyo-eisei"))
     send_notice(page, site.url)
     page.set_viewport_size(DESKTOP if viewport == "desktop" else PHONE)
     sign_in(page, site.url, "domyoji@example.jp")
@@ -208,6 +209,10 @@ def test_inbox_case_and_day_pages_pass_axe(
     page.wait_for_url(re.compile(r".*/staff/cases/\d+$"))
     shot("case")
     axe()
+    page.goto(f"{site.url}/staff/today")  # two groups: the page to choose one
+    shot("groups")
+    axe()
+    page.get_by_role("link", name="道明寺小学校").click()
     page.goto(f"{site.url}/staff/groups/domyoji-e/today?day={DAY}")
     shot("day")
     axe()

@@ -171,3 +171,25 @@ def test_filters_out_of_any_calendar_or_with_control_characters_are_refused(
                  {"q": "すずき\x00"}, {"q": "あ" * 101}):
         resp = client.get("/staff/cases", query_string=args)
         assert resp.status_code == 400, args
+
+
+def test_the_day_page_records_whose_names_staff_saw_once_an_hour(
+        app: Any, client: Any, make_staff: Any, auth: Any) -> None:
+    from engine.models import CaseEvent
+
+    make_staff("own@example.jp", workflows=("kesseki-todoke",), groups=("domyoji-e",))
+    auth.login("own@example.jp")
+    notice(app.test_client())
+    url = "/staff/groups/domyoji-e/today?day=2026-12-01"
+
+    def views() -> int:
+        with app.app_context():
+            return len(db.session.scalars(select(CaseEvent).where(
+                CaseEvent.event == "viewed_by_staff")).all())
+
+    assert client.get(url).status_code == 200 and views() == 1
+    assert client.get(url + "&part=list").status_code == 200 and views() == 1  # refreshes
+    app.config["CLOCK"].advance(minutes=61)
+    assert client.get(url + "&part=list").status_code == 200 and views() == 2
+    for day in ("9999-12-31", "2026-02-30", "x"):
+        assert client.get(f"/staff/groups/domyoji-e/today?day={day}").status_code == 400

@@ -4,7 +4,7 @@ updating itself), and the processing call of the JSON API."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 from itertools import groupby
 from typing import Any
 
@@ -25,10 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from engine import access
+from engine import access, inbox, runtime
 from engine.errors import Conflict, Invalid, NotFound
 from engine.localtime import local_date
-from engine.models import Case
+from engine.models import Case, CaseEvent
 from engine.spec import WorkflowSpec
 from engine.steps.review import processing
 from engine.steps.review.spec import Group
@@ -150,9 +150,12 @@ def _day_arg(now_day: date) -> date:
     if not raw:
         return now_day
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         abort(400)
+    if not inbox.FIRST_DAY <= day <= inbox.LAST_DAY:  # its neighbours must exist too
+        abort(400)
+    return day
 
 
 @bp.get("/staff/groups/<group>/today")
@@ -166,11 +169,32 @@ def today(group: str) -> Any:
     definition, specs = found
     day = _day_arg(local_date(now()))
     lists = [(spec_, _day_list(spec_, group, day)) for spec_ in specs]
+    _record_views([c for _s, blocks in lists for _k, rows in blocks for c, _cells in rows],
+                  now())
     template = "review/today_list.html" if request.args.get("part") == "list" else (
         "review/today.html")
     return render_template(template, group_id=group, group=definition, day=day, lists=lists,
                            live_seconds=live_seconds(), today=local_date(now()),
                            count=sum(len(rows) for _s, blocks in lists for _k, rows in blocks))
+
+
+VIEW_RECORDED_FOR = timedelta(hours=1)
+
+
+def _record_views(cases: list[Case], at: datetime) -> None:
+    """The day page shows personal data (a child's name): each case shown is recorded as
+    viewed by this staff member, once an hour at most however often the page refreshes."""
+    if not cases:
+        return
+    actor = str(current_user.actor)
+    seen = set(db.session.scalars(select(CaseEvent.case_id).where(
+        CaseEvent.case_id.in_([c.id for c in cases]), CaseEvent.event == "viewed_by_staff",
+        CaseEvent.actor == actor, CaseEvent.at > at - VIEW_RECORDED_FOR)))
+    for case in cases:
+        if case.id not in seen:
+            runtime.record(db.session, case, "viewed_by_staff", step=None, actor=actor, now=at,
+                           detail={"page": "day"})
+    db.session.commit()
 
 
 def live_seconds() -> int:
@@ -315,6 +339,4 @@ def day_text(day: date) -> str:
 
 @bp.app_template_filter("add_days")
 def add_days(day: date, n: int) -> date:
-    from datetime import timedelta
-
     return day + timedelta(days=n)
