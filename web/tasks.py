@@ -7,11 +7,16 @@ the work; tasks are acknowledged late, so a killed worker's task is delivered ag
 
 from __future__ import annotations
 
+from typing import Any
+
+import structlog
 from celery import Celery, Task
 from flask import Flask, current_app, has_app_context
 
 from engine.localtime import TZ
 from web import parts
+
+log = structlog.get_logger(__name__)
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -46,3 +51,20 @@ def celery_init_app(app: Flask) -> Celery:
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     return celery_app
+
+
+def send(task: Any, ids: list[int], *, countdown: int = 0, outbox: str) -> bool:
+    """Send ``task`` for the outbox rows ``ids`` (to run ``countdown`` seconds from now) on
+    the app's own Celery (a process may hold several apps: tests), else the default. Never
+    raises: when the broker is down the rows wait for their outbox's sweep."""
+    if not ids:
+        return True
+    try:
+        celery = current_app.extensions.get("celery") if has_app_context() else None
+        bound = celery.tasks[task.name] if celery is not None else task
+        bound.apply_async((ids,), retry=False, countdown=countdown or None)
+    except Exception as exc:  # the broker is down: the rows wait for the sweep
+        log.warning("dispatch_failed", outbox=outbox, rows=len(ids), error=type(exc).__name__)
+        return False
+    return True
+

@@ -40,6 +40,7 @@ from engine.database import DbSession
 from engine.models import Booking, Case, Message
 from engine.steps.notify import mailer, outbox, react, reminders
 from engine.steps.notify import spec as notify
+from web import tasks
 from web.context import now
 from web.environment import env
 from web.extensions import db
@@ -262,8 +263,7 @@ def send_reminders() -> int:
 def dispatch(ids: list[int], countdown: int = 0) -> bool:
     """Send a delivery task (to run ``countdown`` seconds from now); never raise (the sweep
     catches what this misses)."""
-    if not ids:
-        return True
+    return tasks.send(deliver, ids, countdown=countdown, outbox="mail")
     try:
         # The app's own Celery (a process may hold several apps: tests), else the default.
         celery = current_app.extensions.get("celery") if has_app_context() else None

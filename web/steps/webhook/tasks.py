@@ -26,6 +26,7 @@ from flask import Flask, current_app, has_app_context
 from engine.steps.webhook import deliver as posting
 from engine.steps.webhook import outbox
 from engine.steps.webhook.spec import SECRET_ENV
+from web import tasks
 from web.context import now
 from web.extensions import db
 
@@ -130,8 +131,7 @@ def sweep() -> int:
 def dispatch(ids: list[int], countdown: int = 0) -> bool:
     """Send a delivery task (to run ``countdown`` seconds from now); never raise (the sweep
     catches what this misses)."""
-    if not ids:
-        return True
+    return tasks.send(deliver, ids, countdown=countdown, outbox="webhook")
     try:
         celery = current_app.extensions.get("celery") if has_app_context() else None
         task = celery.tasks[deliver.name] if celery is not None else deliver
