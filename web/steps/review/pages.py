@@ -169,13 +169,15 @@ def today(group: str) -> Any:
     definition, specs = found
     day = _day_arg(local_date(now()))
     lists = [(spec_, _day_list(spec_, group, day)) for spec_ in specs]
-    _record_views([c for _s, blocks in lists for _k, rows in blocks for c, _cells in rows],
-                  now())
     template = "review/today_list.html" if request.args.get("part") == "list" else (
         "review/today.html")
-    return render_template(template, group_id=group, group=definition, day=day, lists=lists,
+    html = render_template(template, group_id=group, group=definition, day=day, lists=lists,
                            live_seconds=live_seconds(), today=local_date(now()),
                            count=sum(len(rows) for _s, blocks in lists for _k, rows in blocks))
+    # Recorded after rendering: the commit would expire the rows the page reads.
+    _record_views([c for _s, blocks in lists for _k, rows in blocks for c, _cells in rows],
+                  now())
+    return html
 
 
 VIEW_RECORDED_FOR = timedelta(hours=1)
