@@ -24,8 +24,10 @@ class LinkKind:
 
 @dataclass
 class Parts:
-    # (place, endpoint, label) of staff pages; the menu shows them by place.
-    nav_entries: list[tuple[int, str, Any]] = field(default_factory=list)
+    # (place, endpoint, label, shown) of staff pages; the menu shows them by place, each to
+    # the staff members ``shown(user)`` is true for (None: everyone).
+    nav_entries: list[tuple[int, str, Any, Callable[[Any], bool] | None]] = field(
+        default_factory=list)
     # Templates included on a case's staff page (each gets ``case`` and ``spec``), in order.
     case_panels: list[str] = field(default_factory=list)
     link_kinds: dict[str, LinkKind] = field(default_factory=dict)
@@ -37,15 +39,30 @@ class Parts:
     @property
     def nav(self) -> list[tuple[str, Any]]:
         """(endpoint, label) of the staff menu, in order."""
-        return [(endpoint, label) for _, endpoint, label in sorted(
+        return [(endpoint, label) for _, endpoint, label, _ in sorted(
             self.nav_entries, key=lambda entry: entry[0])]
 
-    def menu_entry(self, place: int, endpoint: str, label: Any) -> None:
-        self.nav_entries.append((place, endpoint, label))
+    def nav_for(self, user: Any) -> list[tuple[str, Any]]:
+        """The staff menu of ``user``: a school's secretary, who serves no counter, is not
+        offered the counter's pages."""
+        return [(endpoint, label) for _, endpoint, label, shown in sorted(
+            self.nav_entries, key=lambda entry: entry[0]) if shown is None or shown(user)]
+
+    def menu_entry(self, place: int, endpoint: str, label: Any,
+                   shown: Callable[[Any], bool] | None = None) -> None:
+        self.nav_entries.append((place, endpoint, label, shown))
 
     def link_kind(self, kind: str, *, purpose: str, endpoint: str,
                   ttl: timedelta | None = None) -> None:
         self.link_kinds[kind] = LinkKind(purpose, endpoint, ttl)
+
+
+def serves_counters(user: Any) -> bool:
+    return bool(user.role == "admin" or user.counters)
+
+
+def serves_groups(user: Any) -> bool:
+    return bool(user.role == "admin" or user.groups)
 
 
 def init_app(app: Flask) -> Parts:

@@ -3,6 +3,8 @@ process, or the tests) do not share a staff menu, link kinds or a beat schedule.
 
 from __future__ import annotations
 
+from typing import Any
+
 from web import parts
 
 
@@ -32,3 +34,22 @@ def test_each_step_type_adds_its_links_panels_and_demo(app):
                              "booking/staff_panel.html", "notify/panel.html"]
     # slots first, then the demo day that books some of them
     assert [hook.__name__ for hook in p.demo_hooks] == ["generate_year", "demo_day"]
+
+
+def test_the_menu_offers_each_person_the_pages_of_what_they_serve(
+        app: Any, make_staff: Any, auth: Any) -> None:
+    make_staff("school@example.jp", workflows=("kesseki-todoke",), counters=(),
+               groups=("domyoji-e",))
+    make_staff("counter@example.jp", workflows=("boshi-techo",), counters=("hoken-center",))
+    menus = {}
+    for email in ("school@example.jp", "counter@example.jp"):
+        client = app.test_client()
+        type(auth)(client).login(email)
+        html = client.get("/staff/cases").get_data(as_text=True)
+        menus[email] = html[html.index('aria-label="職員メニュー"'):html.index("</nav>", html.index(
+            'aria-label="職員メニュー"'))]
+    assert "/staff/checkin" not in menus["school@example.jp"]
+    assert "/staff/booking/slots" not in menus["school@example.jp"]
+    assert "/staff/today" in menus["school@example.jp"]
+    assert "/staff/checkin" in menus["counter@example.jp"]
+    assert "/staff/today" not in menus["counter@example.jp"]

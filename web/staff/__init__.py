@@ -61,7 +61,8 @@ def admin_required(view: F) -> F:
 
 @bp.app_context_processor
 def staff_nav() -> dict[str, object]:
-    return {"staff_nav": parts.of().nav}
+    user = current_user
+    return {"staff_nav": parts.of().nav_for(user) if user and user.is_authenticated else []}
 
 
 @bp.app_template_filter("answer")

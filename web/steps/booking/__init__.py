@@ -14,8 +14,8 @@ from web.steps.booking import api, changes, pages, phone, staff  # noqa: F401  (
 def init_app(app: Flask) -> None:
     app.register_blueprint(pages.bp)
     p = parts.of(app)
-    p.menu_entry(20, "booking.staff_slots", _l("Slots"))
-    p.menu_entry(21, "booking.phone", _l("Book for a caller"))
+    p.menu_entry(20, "booking.staff_slots", _l("Slots"), parts.serves_counters)
+    p.menu_entry(21, "booking.phone", _l("Book for a caller"), parts.serves_counters)
     p.case_panels.append("booking/staff_panel.html")
     p.link_kind("case", purpose="case", endpoint="case.page")
     p.link_kind("cancel", purpose="cancel", endpoint="booking.cancel")

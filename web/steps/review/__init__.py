@@ -14,7 +14,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(pages.bp)
     p = parts.of(app)
     p.case_panels.insert(0, "review/panel.html")  # first: what staff do with the case
-    p.menu_entry(2, "review.today_index", _l("Today"))
+    p.menu_entry(2, "review.today_index", _l("Today"), parts.serves_groups)
     p.beat["review-digests"] = {"task": "review.digests",
                                 "schedule": app.config.get("REVIEW_DIGEST_SECONDS", 60)}
     tasks.configure(app)
