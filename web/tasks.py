@@ -7,6 +7,8 @@ the work; tasks are acknowledged late, so a killed worker's task is delivered ag
 
 from __future__ import annotations
 
+import math
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -67,4 +69,32 @@ def send(task: Any, ids: list[int], *, countdown: int = 0, outbox: str) -> bool:
         log.warning("dispatch_failed", outbox=outbox, rows=len(ids), error=type(exc).__name__)
         return False
     return True
+
+
+def sweep(due: Any, dispatch: Any, *, grace_seconds: float, sweep_seconds: float,
+          now: Any, session: Any, chunk: int) -> int:
+    """One sweep of an outbox: ``due(session, now=, grace=, ahead=)`` marks and returns the
+    (id, moment) of rows to send; each is dispatched with a countdown to its moment. With a
+    broker, a retry falling due before the next sweep goes now with its countdown, so
+    retries keep their schedule; in-process tasks cannot wait, so there a retry goes out at
+    the first sweep after it falls due."""
+    celery = current_app.extensions.get("celery")
+    eager = celery is None or bool(celery.conf.task_always_eager)
+    ahead = timedelta(0) if eager else timedelta(seconds=sweep_seconds)
+    grace = timedelta(seconds=grace_seconds)
+    total = 0
+    while True:
+        start = now()
+        rows = due(session, now=start, grace=grace, ahead=ahead)
+        session.commit()
+        by_delay: dict[int, list[int]] = {}
+        for row_id, at in rows:
+            # Whole seconds, rounded up: an attempt that ran early would find it not due.
+            by_delay.setdefault(math.ceil((at - start).total_seconds()), []).append(row_id)
+        for delay, ids in sorted(by_delay.items()):
+            for first in range(0, len(ids), chunk):
+                dispatch(ids[first:first + chunk], countdown=delay)
+        total += len(rows)
+        if len(rows) < 500:
+            return total
 

@@ -21,7 +21,6 @@
 from __future__ import annotations
 
 import atexit
-import math
 import os
 import threading
 from collections.abc import Callable
@@ -30,7 +29,7 @@ from typing import Any
 
 import structlog
 from celery import shared_task
-from flask import Flask, current_app, has_app_context, has_request_context
+from flask import Flask, current_app, has_request_context
 from sqlalchemy import event, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, joinedload
@@ -224,31 +223,13 @@ def _note_failure(session: DbSession, message_id: int) -> None:
 
 @shared_task(name="mail.sweep", ignore_result=True)
 def sweep() -> int:
-    """Dispatch what is due (``outbox.due``). With a broker, a retry falling due before the
-    next sweep is sent now to run when it falls due (a countdown of at most one sweep
-    interval), so retries keep their schedule (1, 2, 4 … minutes) instead of waiting for a
-    sweep; in-process tasks cannot wait, so there a retry goes out at the first sweep after
-    it falls due."""
+    """Dispatch what is due (``outbox.due``), as every outbox's sweep does
+    (``web.tasks.sweep``): with a broker a retry keeps its schedule (1, 2, 4 … minutes)
+    instead of waiting for a sweep."""
     c = current_app.config
-    grace = timedelta(seconds=c["MAIL_SWEEP_GRACE_SECONDS"])
-    celery = current_app.extensions.get("celery")
-    eager = celery is None or bool(celery.conf.task_always_eager)
-    ahead = timedelta(0) if eager else timedelta(seconds=float(c["MAIL_SWEEP_SECONDS"]))
-    total = 0
-    while True:
-        start = now()
-        due = outbox.due(db.session, now=start, grace=grace, ahead=ahead)
-        db.session.commit()
-        by_delay: dict[int, list[int]] = {}
-        for message_id, at in due:
-            # Whole seconds, rounded up: a delivery that ran early would find it not due.
-            by_delay.setdefault(math.ceil((at - start).total_seconds()), []).append(message_id)
-        for delay, ids in sorted(by_delay.items()):
-            for first in range(0, len(ids), CHUNK):
-                dispatch(ids[first:first + CHUNK], countdown=delay)
-        total += len(due)
-        if len(due) < 500:
-            return total
+    return tasks.sweep(outbox.due, dispatch, grace_seconds=c["MAIL_SWEEP_GRACE_SECONDS"],
+                       sweep_seconds=float(c["MAIL_SWEEP_SECONDS"]), now=now,
+                       session=db.session, chunk=CHUNK)
 
 
 @shared_task(name="mail.reminders", ignore_result=True)
@@ -264,15 +245,6 @@ def dispatch(ids: list[int], countdown: int = 0) -> bool:
     """Send a delivery task (to run ``countdown`` seconds from now); never raise (the sweep
     catches what this misses)."""
     return tasks.send(deliver, ids, countdown=countdown, outbox="mail")
-    try:
-        # The app's own Celery (a process may hold several apps: tests), else the default.
-        celery = current_app.extensions.get("celery") if has_app_context() else None
-        task = celery.tasks[deliver.name] if celery is not None else deliver
-        task.apply_async((ids,), retry=False, countdown=countdown or None)
-    except Exception as exc:  # the broker is down: the rows wait for the sweep
-        log.warning("mail_dispatch_failed", messages=len(ids), error=type(exc).__name__)
-        return False
-    return True
 
 
 def _dispatch_all(ids: list[int]) -> None:

@@ -14,14 +14,13 @@
 
 from __future__ import annotations
 
-import math
 import os
 from datetime import timedelta
 from typing import Any
 
 import structlog
 from celery import shared_task
-from flask import Flask, current_app, has_app_context
+from flask import Flask, current_app
 
 from engine.steps.webhook import deliver as posting
 from engine.steps.webhook import outbox
@@ -102,44 +101,18 @@ def deliver(ids: list[int]) -> int:
 
 @shared_task(name="webhook.sweep", ignore_result=True)
 def sweep() -> int:
-    """Dispatch what is due (``outbox.due``). With a broker, a retry falling due before the
-    next sweep is sent now with a countdown to its moment, so retries keep their schedule;
-    in-process tasks cannot wait, so there a retry goes out at the first sweep after it
-    falls due."""
+    """Dispatch what is due (``outbox.due``), as every outbox's sweep does
+    (``web.tasks.sweep``)."""
     c = current_app.config
-    grace = timedelta(seconds=c["WEBHOOK_SWEEP_GRACE_SECONDS"])
-    celery = current_app.extensions.get("celery")
-    eager = celery is None or bool(celery.conf.task_always_eager)
-    ahead = timedelta(0) if eager else timedelta(seconds=float(c["WEBHOOK_SWEEP_SECONDS"]))
-    total = 0
-    while True:
-        start = now()
-        due = outbox.due(db.session, now=start, grace=grace, ahead=ahead)
-        db.session.commit()
-        by_delay: dict[int, list[int]] = {}
-        for delivery_id, at in due:
-            # Whole seconds, rounded up: an attempt that ran early would find it not due.
-            by_delay.setdefault(math.ceil((at - start).total_seconds()), []).append(delivery_id)
-        for delay, ids in sorted(by_delay.items()):
-            for first in range(0, len(ids), CHUNK):
-                dispatch(ids[first:first + CHUNK], countdown=delay)
-        total += len(due)
-        if len(due) < 500:
-            return total
+    return tasks.sweep(outbox.due, dispatch, grace_seconds=c["WEBHOOK_SWEEP_GRACE_SECONDS"],
+                       sweep_seconds=float(c["WEBHOOK_SWEEP_SECONDS"]), now=now,
+                       session=db.session, chunk=CHUNK)
 
 
 def dispatch(ids: list[int], countdown: int = 0) -> bool:
     """Send a delivery task (to run ``countdown`` seconds from now); never raise (the sweep
     catches what this misses)."""
     return tasks.send(deliver, ids, countdown=countdown, outbox="webhook")
-    try:
-        celery = current_app.extensions.get("celery") if has_app_context() else None
-        task = celery.tasks[deliver.name] if celery is not None else deliver
-        task.apply_async((ids,), retry=False, countdown=countdown or None)
-    except Exception as exc:  # the broker is down: the rows wait for the sweep
-        log.warning("webhook_dispatch_failed", deliveries=len(ids), error=type(exc).__name__)
-        return False
-    return True
 
 
 def dispatch_all(ids: list[int]) -> None:
