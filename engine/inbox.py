@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -28,7 +28,7 @@ from engine import access, localtime
 from engine.errors import Invalid
 from engine.fields import FieldError, has_control
 from engine.kana import fold_width
-from engine.models import Booking, Case, Slot, StaffUser
+from engine.models import Case, StaffUser
 from engine.spec import WorkflowSpec
 
 SEARCHED_TYPES = ("name", "kana", "phone", "email")
@@ -121,7 +121,6 @@ class Filters:
     visit_to: date | None = None
     assigned: str | None = None  # "me" or "none"
     q: str = ""
-    ids: tuple[int, ...] = field(default=())
 
 
 FILTER_NAMES = ("workflow", "state", "processing", "group", "submitted_from", "submitted_to",
@@ -200,8 +199,6 @@ def query(staff: StaffUser, filters: Filters) -> Select[Any]:
     stmt = stmt.where(*_day_range(Case.visit_at, f.visit_from, f.visit_to))
     if f.q:
         stmt = stmt.where(Case.search_text.contains(fold(f.q), autoescape=True))
-    if f.ids:
-        stmt = stmt.where(Case.id.in_(f.ids))
     return stmt.order_by(Case.created_at.desc(), Case.id.desc())
 
 
@@ -241,15 +238,3 @@ def page(session: Any, staff: StaffUser, filters: Filters, *, after: str | None 
     more = len(rows) > size
     rows = rows[:size]
     return Page(rows, encode_cursor(rows[-1]) if more and rows else None)
-
-
-def bookings_of(session: Any, case_ids: Sequence[int]) -> dict[int, Booking]:
-    """The latest booking of each case (with its slot), for the list's visit column."""
-    if not case_ids:
-        return {}
-    out: dict[int, Booking] = {}
-    for booking in session.scalars(select(Booking).join(Slot, Booking.slot_id == Slot.id)
-                                   .where(Booking.case_id.in_(case_ids))
-                                   .order_by(Booking.id)):
-        out[booking.case_id] = booking
-    return out

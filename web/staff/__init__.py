@@ -179,9 +179,10 @@ def answer_sections(spec: WorkflowSpec, case: Case) -> list[tuple[str, list[tupl
 
 def colleagues(case: Case) -> list[StaffUser]:
     """Who the case may be assigned to: active staff who may see it."""
+    counters = access.counters_of(db.session, case)  # once, not once per colleague
     return [u for u in db.session.scalars(select(StaffUser).where(StaffUser.active.is_(True))
                                           .order_by(StaffUser.name, StaffUser.email))
-            if access.sees(db.session, u, case)]
+            if access.sees_given(u, case, counters)]
 
 
 @bp.post("/cases/<int:case_id>/assign")

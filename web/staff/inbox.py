@@ -43,13 +43,8 @@ def served_specs(staff: StaffUser) -> list[WorkflowSpec]:
 
 def served_groups(staff: StaffUser) -> dict[str, Any]:
     """Routing groups of the workflows this person serves that they may filter by."""
-    out: dict[str, Any] = {}
-    for spec in served_specs(staff):
-        step = processing.review_step(spec)
-        for group_id, group in (step.groups.items() if step else ()):
-            if staff.serves_group(group_id):
-                out.setdefault(group_id, group)
-    return out
+    return {gid: group for gid, (group, _specs) in processing.served_groups(
+        served_specs(staff), staff).items()}
 
 
 def filters_from(args: Mapping[str, str], staff: StaffUser) -> inbox.Filters:
@@ -75,15 +70,13 @@ def cases() -> Any:
         filters, page = inbox.Filters(), inbox.Page([], None)
         errors, status = field_messages(exc.fields), 400
     by_id = {s.id: s for s in catalog()}
-    ids = [c.id for c in page.cases]
     assignees = {u.id: u for u in db.session.scalars(select(StaffUser).where(
         StaffUser.id.in_({c.assignee_id for c in page.cases if c.assignee_id})))}
     shown = by_id.get(filters.workflow) if filters.workflow else None
     args = {k: v for k, v in request.args.items() if k in inbox.FILTER_NAMES and v}
     return render_template(
         "staff/cases.html", page=page, filters=filters, specs=specs, groups=groups,
-        by_id=by_id, shown=shown, bookings=inbox.bookings_of(db.session, ids),
-        assignees=assignees, errors=errors, args=args, moves=processing.STAFF_MOVES,
+        by_id=by_id, shown=shown, assignees=assignees, errors=errors, args=args,
         states=inbox.STATES, statuses=inbox.PROCESSING, list_values=inbox.list_values,
         first_page=not request.args.get("after"), exports=export_links(args)), status
 

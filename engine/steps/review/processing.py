@@ -85,6 +85,21 @@ def day_of(step: Params, case: Case, now: datetime) -> date:
     return local_date(case.submitted_at or now)
 
 
+def served_groups(specs: Iterable[WorkflowSpec], staff: StaffUser
+                  ) -> dict[str, tuple[Group, list[WorkflowSpec]]]:
+    """The routing groups ``staff`` serves in the workflows they serve, each with the
+    workflows routing to it (in the order of ``specs``)."""
+    found: dict[str, tuple[Group, list[WorkflowSpec]]] = {}
+    for spec in specs:
+        step = review_step(spec)
+        if step is None or not staff.serves_workflow(spec.id):
+            continue
+        for group_id, group in step.groups.items():
+            if staff.serves_group(group_id):
+                found.setdefault(group_id, (group, []))[1].append(spec)
+    return found
+
+
 def message_of(case: Case) -> str:
     """What staff last wrote to the citizen (returned or rejected), for the email."""
     return str(((case.data or {}).get(MESSAGE_KEY) or {}).get("message") or "")

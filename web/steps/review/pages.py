@@ -125,14 +125,7 @@ def bulk() -> Response:
 
 def my_groups() -> list[tuple[str, Group, list[WorkflowSpec]]]:
     """(id, group, workflows routing to it) of the groups this person serves."""
-    found: dict[str, tuple[Group, list[WorkflowSpec]]] = {}
-    for spec_ in sorted(catalog(), key=lambda s: s.id):
-        step = processing.review_step(spec_)
-        if step is None or not current_user.serves_workflow(spec_.id):
-            continue
-        for group_id, group in step.groups.items():
-            if current_user.serves_group(group_id):
-                found.setdefault(group_id, (group, []))[1].append(spec_)
+    found = processing.served_groups(sorted(catalog(), key=lambda s: s.id), current_user)
     return [(gid, g, specs) for gid, (g, specs) in found.items()]
 
 
