@@ -16,16 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 
 from engine import inbox, localtime
 from engine.catalog import Catalog
-from engine.database import MAX_ROW_ID, DbSession
+from engine.database import DbSession
 from engine.errors import EngineError, Forbidden, Invalid, NotFound
-from engine.fields import FieldSpec, has_control
+from engine.fields import FieldSpec
 from engine.inbox import Filters
 from engine.models import Booking, Case, Slot, StaffUser
 from engine.spec import StepSpec, WorkflowSpec
@@ -36,10 +36,6 @@ FIXED = ("case_id", "reference", "workflow", "workflow_title", "state", "process
          "group", "group_title", "assignee_id", "assignee", "counter", "booking_status",
          "created_at", "submitted_at", "visit_at")
 BATCH = 500
-DAY_FILTERS = ("submitted_from", "submitted_to", "visit_from", "visit_to")
-# Days a filter may name: a day beyond these is no day of a case (and its bounds, past the
-# year 9999, no time Python can hold).
-FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
 
 
 class UnknownValue(EngineError):
@@ -67,32 +63,7 @@ def filters_of(args: Mapping[str, str], *, staff: StaffUser, catalog: Catalog) -
             raise UnknownValue(fields={n: "unknown_value" for n in unknown},
                                name=unknown[0]) from None
         raise
-    return guarded(filters)
-
-
-def guarded(filters: Filters) -> Filters:
-    """Filters that parse but that no query can be built on are refused (422): a day
-    beyond the years a case can have, search text holding a control character (which
-    PostgreSQL's text cannot hold)."""
-    errors = {name: "invalid_date" for name in DAY_FILTERS
-              if not FIRST_DAY <= (getattr(filters, name) or FIRST_DAY) <= LAST_DAY}
-    if has_control(filters.q):
-        errors["q"] = "invalid_character"
-    if errors:
-        raise Invalid(fields=errors)
     return filters
-
-
-def check_cursor(after: str) -> None:
-    """A cursor that decodes but names no row there can be (a time out of range, an id
-    beyond the id columns) is refused like a garbled one, before a query is built on it."""
-    at, case_id = inbox.decode_cursor(after)
-    try:
-        at.astimezone(UTC)
-    except OverflowError:
-        raise Invalid(fields={"after": "invalid"}) from None
-    if not 0 < case_id <= MAX_ROW_ID:
-        raise Invalid(fields={"after": "invalid"})
 
 
 # --- columns --------------------------------------------------------------------------------
@@ -207,8 +178,6 @@ class Export:
     def page(self, *, after: str | None = None, size: int = inbox.PAGE_SIZE
              ) -> tuple[list[Record], str | None]:
         """One page of records (keyset, newest first) and the cursor of the next."""
-        if after:
-            check_cursor(after)
         found = inbox.page(self.session, self.staff, self.filters, after=after, size=size)
         return self.records(found.cases), found.next_cursor
 

@@ -18,13 +18,14 @@ import base64
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import jaconv
 from sqlalchemy import Select, and_, or_, select
 
 from engine import access, localtime
+from engine.database import MAX_ROW_ID
 from engine.errors import Invalid
 from engine.fields import FieldError, has_control
 from engine.kana import fold_width
@@ -208,14 +209,21 @@ def encode_cursor(case: Case) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """The (created_at, id) a cursor names; one that is garbled, or names no row there can
+    be (a time out of range, an id beyond the id columns), is refused before a query is
+    built on it."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         at, _, case_id = raw.partition("|")
         moment = datetime.fromisoformat(at)
         if moment.tzinfo is None:
             raise ValueError
-        return moment, int(case_id)
-    except (ValueError, UnicodeDecodeError):
+        moment.astimezone(UTC)
+        row_id = int(case_id)
+        if not 0 < row_id <= MAX_ROW_ID:
+            raise ValueError
+        return moment, row_id
+    except (ValueError, UnicodeDecodeError, OverflowError):
         raise Invalid(fields={"after": "invalid"}) from None
 
 

@@ -193,3 +193,14 @@ def test_the_day_page_records_whose_names_staff_saw_once_an_hour(
     assert client.get(url + "&part=list").status_code == 200 and views() == 2
     for day in ("9999-12-31", "2026-02-30", "x"):
         assert client.get(f"/staff/groups/domyoji-e/today?day={day}").status_code == 400
+
+
+def test_a_cursor_naming_no_row_there_can_be_is_refused(app: Any, client: Any,
+                                                         make_staff: Any, auth: Any) -> None:
+    import base64
+
+    make_staff("kankyo@example.jp", workflows=("inu-shibou",), groups=("kankyo-eisei",))
+    auth.login("kankyo@example.jp")
+    for raw in ("2026-12-01T00:00:00+00:00|1099511627776", "0001-01-01T00:00:00+09:00|5"):
+        cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        assert client.get("/staff/cases", query_string={"after": cursor}).status_code == 400
